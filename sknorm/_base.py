@@ -1,0 +1,314 @@
+"""The estimator shared by LayerNormalizer, RMSNormalizer and GroupNormalizer.
+
+The three public classes only say which center and scale they use and how
+their column groups are built (:meth:`_BaseNormalizer._options` and
+:meth:`_BaseNormalizer._make_spec`); fitting, transforming, inverting, tags and
+feature names live here, and the arithmetic in :mod:`sknorm._engine`.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from . import _engine
+from ._validation import (
+    FLOAT_DTYPES,
+    check_bool,
+    check_options,
+    check_sample_weight,
+    feature_names_out,
+    sparse_message,
+)
+
+
+def _sparse_ok(center, scale, affine=False):
+    return center is None and scale in ("std", None) and not affine
+
+
+def normalize_array(X, make_spec, center, scale, eps, copy):
+    """The function twins' shared body: validate ``X`` and normalize it."""
+    eps = check_options(center, scale, eps)
+    if sp.issparse(X) and not _sparse_ok(center, scale):
+        raise ValueError(sparse_message(center, False))
+    X = check_array(
+        X,
+        accept_sparse=("csr", "csc"),
+        dtype=FLOAT_DTYPES,
+        copy=False,
+        ensure_all_finite=False,
+        force_writeable=not copy,
+    )
+    spec = make_spec(X)
+    return _engine.transform(X, spec, center, scale, eps, copy=copy)
+
+
+class _BaseNormalizer(TransformerMixin, BaseEstimator):
+    """Per-sample normalization of column groups; see the public subclasses."""
+
+    # -- configuration hooks -------------------------------------------------
+    def _options(self):
+        """Return ``(center, scale)``."""
+        return self.center, self.scale
+
+    def _make_spec(self, n_features, feature_names):
+        """Return the :class:`~sknorm._engine.GroupSpec` for this many columns."""
+        return _engine.GroupSpec.single(n_features)
+
+    def _requires_fit(self):
+        return bool(self.affine)
+
+    # -- helpers --------------------------------------------------------------
+    def _check_params(self):
+        center, scale = self._options()
+        eps = check_options(center, scale, self.eps)
+        check_bool(self.affine, "affine")
+        check_bool(self.keep_stats, "keep_stats")
+        check_bool(self.copy, "copy")
+        return center, scale, eps
+
+    def _accept_sparse(self, X, center, scale):
+        if sp.issparse(X):
+            if not _sparse_ok(center, scale, self.affine):
+                raise ValueError(sparse_message(center, self.affine))
+            return ("csr", "csc")
+        return False
+
+    def _reset(self):
+        for attr in ("n_samples_seen_", "gain_", "bias_", "_moments", "_spec_"):
+            if hasattr(self, attr):
+                delattr(self, attr)
+
+    # -- fitting --------------------------------------------------------------
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit the normalizer to ``X``.
+
+        Without ``affine`` nothing is learned from the values of ``X`` (the
+        normalization is per sample); fit records the number of features,
+        their names and, for group normalization, the resolved groups. With
+        ``affine=True`` it fits ``gain_`` and ``bias_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The data. Sparse input needs ``center=None``.
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the affine regression.
+
+        Returns
+        -------
+        self : object
+            The fitted normalizer.
+        """
+        self._reset()
+        return self.partial_fit(X, y, sample_weight=sample_weight)
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the fit with a batch of samples.
+
+        The affine regression keeps exact sufficient statistics (weighted
+        means, centered sums of squares and cross-products), merged across
+        batches, so that any sequence of ``partial_fit`` calls equals one
+        ``fit`` on the concatenated batches up to rounding.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A batch of samples.
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the affine regression.
+
+        Returns
+        -------
+        self : object
+            The updated normalizer.
+        """
+        center, scale, eps = self._check_params()
+        first = not hasattr(self, "n_samples_seen_")
+        X = validate_data(
+            self,
+            X,
+            reset=first,
+            accept_sparse=self._accept_sparse(X, center, scale),
+            dtype=FLOAT_DTYPES,
+            ensure_all_finite="allow-nan",
+        )
+        w = check_sample_weight(sample_weight, X.shape[0])
+        if first:
+            self._spec_ = self._make_spec(
+                X.shape[1], getattr(self, "feature_names_in_", None)
+            )
+            self.n_samples_seen_ = 0
+            if self.affine:
+                self._moments = _engine.AffineMoments(int(self._spec_.in_group.sum()))
+        if self.affine:
+            self._update_affine(X, w, center, scale, eps)
+        self.n_samples_seen_ += X.shape[0]
+        return self
+
+    def _update_affine(self, X, w, center, scale, eps):
+        """Merge the regression moments of batch ``X`` and refresh gain/bias."""
+        spec = self._spec_
+        cols = np.flatnonzero(spec.in_group)
+        for rows, z, _, _ in _engine.iter_normalized(X, spec, center, scale, eps):
+            batch = _engine.AffineMoments.from_batch(
+                X[rows][:, cols], z[:, cols], w[rows]
+            )
+            self._moments.merge(batch)
+        # Columns outside every group pass through: identity gain and bias.
+        self.gain_ = np.ones(spec.n_features)
+        self.bias_ = np.zeros(spec.n_features)
+        self.gain_[cols], self.bias_[cols] = self._moments.gain_bias()
+
+    # -- transforming ---------------------------------------------------------
+    def _spec_for(self, n_features):
+        if hasattr(self, "_spec_"):
+            return self._spec_
+        return self._make_spec(n_features, None)
+
+    def transform(self, X, copy=None):
+        """Normalize each sample of ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The data to normalize.
+        copy : bool, default=None
+            Copy ``X`` (default: the ``copy`` parameter). With ``copy=False``
+            a float ndarray is normalized in place when the output has the
+            same columns as the input (no ``keep_stats``, nothing dropped).
+
+        Returns
+        -------
+        X_tr : {ndarray, sparse matrix} of shape (n_samples, n_features_out)
+            The normalized data, followed by the kept statistics with
+            ``keep_stats=True``.
+        """
+        if self._requires_fit():
+            check_is_fitted(self)
+        center, scale, eps = self._check_params()
+        copy = self.copy if copy is None else copy
+        X = validate_data(
+            self,
+            X,
+            reset=False,
+            accept_sparse=self._accept_sparse(X, center, scale),
+            dtype=FLOAT_DTYPES,
+            copy=False,
+            ensure_all_finite=False,
+            force_writeable=not copy,
+        )
+        gain = getattr(self, "gain_", None) if self.affine else None
+        bias = getattr(self, "bias_", None) if self.affine else None
+        Z, _, _ = _engine.transform(
+            X,
+            self._spec_for(X.shape[1]),
+            center,
+            scale,
+            eps,
+            gain=gain,
+            bias=bias,
+            keep_stats=self.keep_stats,
+            copy=copy,
+        )
+        return Z
+
+    def inverse_transform(self, X):
+        """Recover the input from the output of :meth:`transform`.
+
+        Exact (up to rounding) with ``keep_stats=True``: the kept per-sample
+        center and scale undo the normalization, and ``gain_``/``bias_`` the
+        affine map. Without kept statistics the per-sample location and scale
+        are lost and no inverse exists.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features_out)
+            Output of :meth:`transform`, kept statistics included.
+
+        Returns
+        -------
+        X_original : {ndarray, sparse matrix} of shape (n_samples, n_features_in)
+            The reconstructed input.
+        """
+        center, scale, eps = self._check_params()
+        if not self.keep_stats:
+            raise ValueError(
+                "inverse_transform needs keep_stats=True: without the per-sample "
+                "center and scale the normalization cannot be undone. Set "
+                "keep_stats=True and transform again."
+            )
+        if self._requires_fit():
+            check_is_fitted(self)
+        X = check_array(
+            X,
+            accept_sparse=("csr", "csc"),
+            dtype=FLOAT_DTYPES,
+            ensure_all_finite="allow-nan",
+        )
+        n_stats = sum(s is not None for s in (center, scale))
+        if hasattr(self, "_spec_"):
+            spec = self._spec_
+        else:
+            spec = self._make_spec(max(X.shape[1] - n_stats, 0), None)
+        if spec.keep.size != spec.n_features:
+            raise ValueError(
+                "inverse_transform cannot bring back columns dropped by "
+                "remainder='drop'; use remainder='passthrough'."
+            )
+        n_out = spec.n_features + n_stats * len(spec.indices)
+        if X.shape[1] != n_out:
+            raise ValueError(
+                f"X has {X.shape[1]} columns, but inverse_transform expects "
+                f"{n_out}: the {spec.n_features} transformed features followed "
+                f"by {n_stats * len(spec.indices)} kept statistics."
+            )
+        gain = bias = None
+        if self.affine:
+            gain, bias = self.gain_, self.bias_
+            if (gain == 0).any():
+                raise ValueError(
+                    "Cannot invert the affine map: gain_ is 0 for features "
+                    f"{np.flatnonzero(gain == 0).tolist()}."
+                )
+        return _engine.inverse_transform(
+            X, spec, center, scale, eps, gain=gain, bias=bias
+        )
+
+    # -- metadata -------------------------------------------------------------
+    def _stat_names(self):
+        center, scale = self._options()
+        if not self.keep_stats:
+            return []
+        return _engine.stat_names(self._spec_, center, scale)
+
+    def get_feature_names_out(self, input_features=None):
+        """Get output feature names for transformation.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Input feature names. If None, ``feature_names_in_`` is used when
+            defined, else ``["x0", "x1", ..., "x(n_features_in_ - 1)"]``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            The kept input names, followed by ``"<group>_center"`` and
+            ``"<group>_scale"`` for each group with ``keep_stats=True``.
+        """
+        check_is_fitted(self, "n_features_in_")
+        return feature_names_out(self, input_features, self._stat_names())
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        center, scale = self._options()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = _sparse_ok(center, scale, self.affine)
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.requires_fit = self._requires_fit()
+        return tags
