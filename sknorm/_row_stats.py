@@ -75,6 +75,13 @@ def normalize_block(x, out, center, scale, eps):
     s : ndarray of shape (n_rows,) or None
         Per-row scale before ``eps`` (``None`` when ``scale is None``).
     """
+    # NaN/inf rows produce invalid intermediate values before the slow path
+    # redoes them; those are expected, not warnings for the user.
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _normalize_block(x, out, center, scale, eps)
+
+
+def _normalize_block(x, out, center, scale, eps):
     n_rows, n_cols = x.shape
     if np.may_share_memory(out, x):
         # The slow path below needs the raw values of the rows it redoes.
@@ -109,7 +116,11 @@ def normalize_block(x, out, center, scale, eps):
     if s is not None:
         bad |= ~np.isfinite(s)
         if ss is not None and eps == 0:
-            bad |= (ss < _SS_SMALL) & (ss > 0)
+            # Without eps a tiny row's sum of squares may have underflowed
+            # (even to 0): redo those rows rescaled, unless truly constant.
+            small = np.flatnonzero(ss < _SS_SMALL)
+            if small.size:
+                bad[small] |= (out[small] != 0).any(axis=1)
     elif center is None:
         # Nothing was computed from the data: check it for inf directly.
         if np.isinf(x).any():
