@@ -79,7 +79,8 @@ def check_data(X, *, caller, min_samples, allow_nan, reason):
     n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
     if n_samples < min_samples:
         raise ValueError(
-            f"{caller} needs at least {min_samples} samples {reason}; got "
+            f"{caller} needs at least {min_samples} "
+            f"sample{'s' if min_samples > 1 else ''} {reason}; got "
             f"n_samples={n_samples}."
         )
     values = check_array(

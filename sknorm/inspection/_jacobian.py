@@ -61,8 +61,9 @@ def collapsed_directions(
         differences.
 
     rtol : float, default=1e-4
-        A singular value of the Jacobian counts as zero when it is at most
-        ``rtol`` times the largest one at that sample.
+        A singular value of the standardized Jacobian (see Notes) counts as zero
+        when it is at most ``rtol`` times the largest one at that sample, or at
+        most ``rtol`` itself when the largest one is below 1.
 
     return_singular_values : bool, default=False
         If True, also return the singular values behind the counts.
@@ -101,7 +102,14 @@ def collapsed_directions(
     StandardScaler of features in millimetres and kilometres collapses nothing.
 
     The rank is the number of singular values of :math:`\tilde J` above
-    ``rtol`` times the largest. Collapse need not be exact to be counted: a
+    ``rtol * max(1, largest singular value)``. The relative part makes the count
+    independent of how sensitive the transformer is overall; the absolute floor,
+    in standardized units "moving the input by one standard deviation moves the
+    output by less than ``rtol`` standard deviations", catches transformers that
+    collapse every direction up to a small leak (a normalizer of groups of two
+    columns, say), where the largest singular value is tiny too.
+
+    Collapse need not be exact to be counted: a
     normalizer computing ``(x - mean) / sqrt(var + eps)`` still responds to the
     sample's scale, with a relative singular value of ``eps / (var + eps)``,
     about 1e-5 for the default ``eps=1e-5`` on a sample of variance 1. It counts
@@ -203,7 +211,8 @@ def collapsed_directions(
 
     singular_values = np.linalg.svd(jacobians, compute_uv=False)
     largest = singular_values.max(axis=1, initial=0.0)
-    rank = np.sum(singular_values > rtol * largest[:, None], axis=1)
+    threshold = rtol * np.maximum(largest, 1.0)
+    rank = np.sum(singular_values > threshold[:, None], axis=1)
     n_collapsed = (n_features - rank).astype(np.intp)
     if return_singular_values:
         return n_collapsed, singular_values
