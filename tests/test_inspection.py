@@ -706,6 +706,20 @@ def test_collapsed_directions_dataframe_and_batches(monkeypatch):
     assert_allclose(whole[1], batched[1])
 
 
+def test_collapsed_directions_column_selection_on_polars():
+    pl = pytest.importorskip("polars")
+    X = pd.DataFrame(rows_data(n_samples=12, n_features=4), columns=list("abcd"))
+    X_polars = pl.from_pandas(X)
+    # Column "d" is dropped: its direction is collapsed everywhere.
+    by_name = ColumnTransformer([("std", StandardScaler(), ["a", "b", "c"])])
+    assert_array_equal(collapsed_directions(by_name.fit(X_polars), X_polars), 1)
+    # Fitted without names, evaluated on a DataFrame: no feature-name warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain = StandardScaler().fit(X.to_numpy())
+        assert_array_equal(collapsed_directions(plain, X), 0)
+
+
 def test_collapsed_directions_rtol():
     # Normalizer's nonzero singular values are equal in raw units; with rtol
     # just below 1 and a tiny rel_step they still count, rtol=0 counts

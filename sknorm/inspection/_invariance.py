@@ -256,6 +256,7 @@ def invariance_table(
         the output is unchanged for every draw, and its deviation is the largest
         one. Several draws guard against a draw that happens to respect some
         structure, such as a permutation that keeps groups of columns together.
+        The first draw does not depend on ``n_repeats``.
 
     return_deviation : bool, default=False
         If True, also return the relative deviations behind the table.
@@ -322,6 +323,14 @@ def invariance_table(
     it is invariant to per-feature scale, even though a StandardScaler fitted once
     is not. This is the sense of the invariances of batch and layer normalization
     in Ba, Kiros & Hinton (2016), Table 1, here for transformations of the data.
+    Its data columns correspond to: "dataset re-scaling" to ``dataset_scale``,
+    "dataset re-centering" (one vector added to every sample) to
+    ``feature_shift``, and "single training case re-scaling" to
+    ``sample_scale``; with StandardScaler standing for batch normalization, the
+    table reproduces the paper's entries for both methods. Transformers that
+    draw random numbers when fitted (randomized PCA, say) need a fixed
+    ``random_state`` of their own, or their refits differ for that reason
+    alone.
 
     References
     ----------

@@ -52,7 +52,8 @@ def collapsed_directions(
 
     X : {array-like, DataFrame} of shape (n_samples, n_features)
         The samples at which the Jacobian is evaluated. Dense and finite. A
-        DataFrame keeps its column labels, for transformers fitted on one.
+        DataFrame keeps its column labels when the transformer was fitted on
+        one (it has ``feature_names_in_``).
 
     rel_step : float, default=None
         Finite-difference step, relative to each feature's standard deviation in
@@ -155,6 +156,9 @@ def collapsed_directions(
     values, columns = check_data(
         X, caller=_CALLER, min_samples=1, allow_nan=False, reason="to evaluate at"
     )
+    if not hasattr(transformer, "feature_names_in_"):
+        # Fitted without column names: a DataFrame would only cause warnings.
+        columns = None
     n_samples, n_features = values.shape
 
     def transform(batch, what):

@@ -12,6 +12,11 @@ _MISSING_COLOR = "#bdbdbd"
 def plot_invariance_table(table, *, ax=None, annotate=True):
     """Draw an invariance table as a heatmap.
 
+    One row per transformer, one column per transformation of the data, as
+    returned by :func:`invariance_table`: a picture of what each transformer
+    forgets, in the layout of the invariance table of the layer-normalization
+    paper.
+
     Parameters
     ----------
     table : DataFrame
@@ -29,7 +34,7 @@ def plot_invariance_table(table, *, ax=None, annotate=True):
 
     Returns
     -------
-    ax : matplotlib Axes
+    matplotlib.axes.Axes
         The axes drawn on.
 
     See Also

@@ -82,7 +82,7 @@ def reconstruction_r2(
 
     Returns
     -------
-    r2 : float or ndarray of shape (n_features,)
+    float or ndarray of shape (n_features,)
         The R^2 of the reconstruction on the test part; an array with
         ``multioutput="raw_values"``.
 
