@@ -108,8 +108,12 @@ def _max_deviation(A, B):
     return float(_column_deviation(A, B).max(initial=0.0))
 
 
-def _output_deviation(Z_new, Z_ref, perm):
-    """Relative deviation of ``Z_new`` from ``Z_ref`` (see invariance_table Notes)."""
+def _output_deviation(Z_new, Z_ref, perm, tol=0.0):
+    """Relative deviation of ``Z_new`` from ``Z_ref`` (see invariance_table Notes).
+
+    For a permutation, the deviation of the best matching of output columns
+    found; the search stops at the first matching within ``tol``.
+    """
     if Z_new.shape != Z_ref.shape:
         return np.inf
     finite = np.abs(Z_ref[np.isfinite(Z_ref)])
@@ -127,7 +131,7 @@ def _output_deviation(Z_new, Z_ref, perm):
     if n_out >= perm.size:
         candidates.append(np.concatenate([perm, np.arange(perm.size, n_out)]))
     best = min(_max_deviation(Z_new, Z_ref[:, order]) for order in candidates)
-    if best > 0 and n_out > 1:
+    if best > tol * magnitude and n_out > 1:
         cost = np.stack([_column_deviation(Z_new[:, [k]], Z_ref) for k in range(n_out)])
         # Costs are >= 0, so the assignment of least total cost has a largest term
         # no bigger than the total of a perfect (all near-zero) matching.
@@ -401,7 +405,7 @@ def invariance_table(
                     )
                     deviations = [np.nan]
                     break
-                deviations.append(_output_deviation(Z_new, Z_ref, perm))
+                deviations.append(_output_deviation(Z_new, Z_ref, perm, tol))
             deviation[row, col] = max(deviations)
 
     index = pd.Index([label for label, _ in pairs], name="transformer")
