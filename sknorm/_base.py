@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from . import _engine
+from . import _array_api, _engine
 from ._validation import (
     FLOAT_DTYPES,
     check_bool,
@@ -29,6 +29,11 @@ def _sparse_ok(center, scale, affine=False):
 def normalize_array(X, make_spec, center, scale, eps, copy):
     """The function twins' shared body: validate ``X`` and normalize it."""
     eps = check_options(center, scale, eps)
+    ns = _array_api.get_namespace(X)
+    if ns is not None:
+        X = _array_api.check_input(X, ns)
+        Z, C, S = _array_api.transform(X, make_spec(X), center, scale, eps, ns)
+        return Z, C, (ns.xp.ones_like(C) if S is None else S)
     if sp.issparse(X) and not _sparse_ok(center, scale):
         raise ValueError(sparse_message(center, False))
     X = check_array(
@@ -75,7 +80,14 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
         return False
 
     def _reset(self):
-        for attr in ("n_samples_seen_", "gain_", "bias_", "_moments", "_spec_"):
+        for attr in (
+            "n_samples_seen_",
+            "gain_",
+            "bias_",
+            "_moments",
+            "_spec_",
+            "_array_ref_",
+        ):
             if hasattr(self, attr):
                 delattr(self, attr)
 
@@ -129,16 +141,26 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
         """
         center, scale, eps = self._check_params()
         first = not hasattr(self, "n_samples_seen_")
-        X = validate_data(
-            self,
-            X,
-            reset=first,
-            accept_sparse=self._accept_sparse(X, center, scale),
-            dtype=FLOAT_DTYPES,
-            ensure_all_finite="allow-nan",
-        )
-        w = check_sample_weight(sample_weight, X.shape[0])
+        if not first:
+            _array_api.check_fitted_namespace(self, X, "partial_fit")
+        ns = _array_api.get_namespace(X)
+        if ns is not None:
+            X, w = _array_api.validate(
+                self, X, ns, reset=first, sample_weight=sample_weight
+            )
+        else:
+            X = validate_data(
+                self,
+                X,
+                reset=first,
+                accept_sparse=self._accept_sparse(X, center, scale),
+                dtype=FLOAT_DTYPES,
+                ensure_all_finite="allow-nan",
+            )
+            w = check_sample_weight(sample_weight, X.shape[0])
         if first:
+            if ns is not None:
+                self._array_ref_ = _array_api.reference_array(ns)
             self._spec_ = self._make_spec(
                 X.shape[1], getattr(self, "feature_names_in_", None)
             )
@@ -146,23 +168,81 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
             if self.affine:
                 self._moments = _engine.AffineMoments(int(self._spec_.in_group.sum()))
         if self.affine:
-            self._update_affine(X, w, center, scale, eps)
+            self._update_affine(X, w, center, scale, eps, ns)
         self.n_samples_seen_ += X.shape[0]
         return self
 
-    def _update_affine(self, X, w, center, scale, eps):
+    def _update_affine(self, X, w, center, scale, eps, ns=None):
         """Merge the regression moments of batch ``X`` and refresh gain/bias."""
         spec = self._spec_
-        cols = np.flatnonzero(spec.in_group)
-        for rows, z, _, _ in _engine.iter_normalized(X, spec, center, scale, eps):
-            batch = _engine.AffineMoments.from_batch(
-                X[rows][:, cols], z[:, cols], w[rows]
-            )
+        if ns is not None:
+            batch = _array_api.affine_moments(X, w, spec, center, scale, eps, ns)
             self._moments.merge(batch)
+        else:
+            cols = np.flatnonzero(spec.in_group)
+            for rows, z, _, _ in _engine.iter_normalized(X, spec, center, scale, eps):
+                batch = _engine.AffineMoments.from_batch(
+                    X[rows][:, cols], z[:, cols], w[rows]
+                )
+                self._moments.merge(batch)
+        self._refresh_affine()
+
+    def _refresh_affine(self):
+        """Set ``gain_`` and ``bias_`` from the merged regression moments."""
+        spec = self._spec_
+        cols = np.flatnonzero(spec.in_group)
         # Columns outside every group pass through: identity gain and bias.
-        self.gain_ = np.ones(spec.n_features)
-        self.bias_ = np.zeros(spec.n_features)
-        self.gain_[cols], self.bias_[cols] = self._moments.gain_bias()
+        gain = np.ones(spec.n_features)
+        bias = np.zeros(spec.n_features)
+        gain[cols], bias[cols] = self._moments.gain_bias()
+        self.gain_ = _array_api.to_fitted_namespace(self, gain)
+        self.bias_ = _array_api.to_fitted_namespace(self, bias)
+
+    def _merge(self, other):
+        """Add the fit of ``other`` (same parameters, other samples) to ``self``.
+
+        Exact: fitting one estimator on batch A and a clone on batch B and
+        merging gives the fit on the rows of A and B, up to rounding (the
+        affine moments merge by Chan's pairwise update). :mod:`sknorm.dask`
+        combines per-partition fits with it in a tree reduction.
+
+        Parameters
+        ----------
+        other : estimator of the same class and parameters, fitted
+
+        Returns
+        -------
+        self : object
+            The merged estimator.
+        """
+        check_is_fitted(self, "n_samples_seen_")
+        check_is_fitted(other, "n_samples_seen_")
+        if type(other) is not type(self):
+            raise TypeError(
+                f"Cannot merge a {type(other).__name__} into a "
+                f"{type(self).__name__}: fit the same estimator on each batch."
+            )
+        if other.n_features_in_ != self.n_features_in_:
+            raise ValueError(
+                f"Cannot merge fits on {other.n_features_in_} and "
+                f"{self.n_features_in_} features: every batch needs the same "
+                "columns."
+            )
+        names, other_names = (
+            getattr(est, "feature_names_in_", None) for est in (self, other)
+        )
+        if (names is None) != (other_names is None) or (
+            names is not None and not np.array_equal(names, other_names)
+        ):
+            raise ValueError(
+                "Cannot merge fits on batches with different column names: every "
+                "batch needs the same columns, in the same order."
+            )
+        if self.affine:
+            self._moments.merge(other._moments)
+            self._refresh_affine()
+        self.n_samples_seen_ += other.n_samples_seen_
+        return self
 
     # -- transforming ---------------------------------------------------------
     def _spec_for(self, n_features):
@@ -191,6 +271,24 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
         if self._requires_fit():
             check_is_fitted(self)
         center, scale, eps = self._check_params()
+        _array_api.check_fitted_namespace(self, X, "transform")
+        gain = getattr(self, "gain_", None) if self.affine else None
+        bias = getattr(self, "bias_", None) if self.affine else None
+        ns = _array_api.get_namespace(X)
+        if ns is not None:
+            X = _array_api.validate(self, X, ns, reset=False, fitting=False)
+            Z, _, _ = _array_api.transform(
+                X,
+                self._spec_for(X.shape[1]),
+                center,
+                scale,
+                eps,
+                ns,
+                gain=gain,
+                bias=bias,
+                keep_stats=self.keep_stats,
+            )
+            return Z
         copy = self.copy if copy is None else copy
         X = validate_data(
             self,
@@ -202,8 +300,6 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
             ensure_all_finite=False,
             force_writeable=not copy,
         )
-        gain = getattr(self, "gain_", None) if self.affine else None
-        bias = getattr(self, "bias_", None) if self.affine else None
         Z, _, _ = _engine.transform(
             X,
             self._spec_for(X.shape[1]),
@@ -244,12 +340,17 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
             )
         if self._requires_fit():
             check_is_fitted(self)
-        X = check_array(
-            X,
-            accept_sparse=("csr", "csc"),
-            dtype=FLOAT_DTYPES,
-            ensure_all_finite="allow-nan",
-        )
+        _array_api.check_fitted_namespace(self, X, "inverse_transform")
+        ns = _array_api.get_namespace(X)
+        if ns is not None:
+            X = _array_api.check_input(X, ns, ensure_all_finite="allow-nan")
+        else:
+            X = check_array(
+                X,
+                accept_sparse=("csr", "csc"),
+                dtype=FLOAT_DTYPES,
+                ensure_all_finite="allow-nan",
+            )
         n_stats = sum(s is not None for s in (center, scale))
         if hasattr(self, "_spec_"):
             spec = self._spec_
@@ -270,11 +371,16 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
         gain = bias = None
         if self.affine:
             gain, bias = self.gain_, self.bias_
-            if (gain == 0).any():
+            zero = _array_api.to_numpy(gain) == 0
+            if zero.any():
                 raise ValueError(
                     "Cannot invert the affine map: gain_ is 0 for features "
-                    f"{np.flatnonzero(gain == 0).tolist()}."
+                    f"{np.flatnonzero(zero).tolist()}."
                 )
+        if ns is not None:
+            return _array_api.inverse_transform(
+                X, spec, center, scale, eps, ns, gain=gain, bias=bias
+            )
         return _engine.inverse_transform(
             X, spec, center, scale, eps, gain=gain, bias=bias
         )
@@ -311,4 +417,7 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
         tags.input_tags.sparse = _sparse_ok(center, scale, self.affine)
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.requires_fit = self._requires_fit()
+        # Array API input (with array_api_dispatch) stays in its namespace and
+        # on its device; see sknorm._array_api.
+        tags.array_api_support = True
         return tags

@@ -1,0 +1,363 @@
+"""Array API inputs: array-api-strict and PyTorch (CPU, and CUDA when present).
+
+The estimators and functions must return arrays of the input's namespace,
+device and floating dtype, equal to the NumPy path (<= 1e-12 in float64), and
+pass scikit-learn's own array API checks. Array API dispatch needs
+``SCIPY_ARRAY_API=1`` set before scipy is imported, so the dispatch tests skip
+without it; CI runs this file in a separate step::
+
+    pip install -e ".[test,array-api]" torch==2.13.0
+    SCIPY_ARRAY_API=1 pytest tests/test_array_api.py
+
+The kernel tests at the bottom call :mod:`sknorm._array_api` directly with
+array-api-strict and run whenever that package is installed.
+"""
+
+import os
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn import config_context
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import (
+    check_array_api_input,
+    check_array_api_mixed_inputs,
+    check_array_api_same_namespace,
+)
+
+from sknorm import (
+    GroupNormalizer,
+    LayerNormalizer,
+    RMSNormalizer,
+    _array_api,
+    group_norm,
+    layer_norm,
+    rms_norm,
+)
+from sknorm._engine import GroupSpec
+from sknorm._engine import transform as numpy_transform
+
+DISPATCH = os.environ.get("SCIPY_ARRAY_API") == "1"
+needs_dispatch = pytest.mark.skipif(
+    not DISPATCH,
+    reason="array API dispatch needs SCIPY_ARRAY_API=1 before scipy is imported",
+)
+
+ESTIMATORS = [
+    LayerNormalizer(),
+    LayerNormalizer(affine=True, keep_stats=True),
+    LayerNormalizer(center="median", scale="mad", keep_stats=True),
+    LayerNormalizer(center="median", scale="iqr", affine=True),
+    LayerNormalizer(center=None, scale=None, keep_stats=True),
+    LayerNormalizer(scale=None, affine=True, keep_stats=True),
+    RMSNormalizer(affine=True, keep_stats=True),
+    RMSNormalizer(keep_stats=True, eps=0.0),
+    GroupNormalizer(groups=[[0, 2, 4], [1, 5]], affine=True, keep_stats=True),
+    GroupNormalizer(groups={"a": [5, 0]}, remainder="drop", keep_stats=True),
+    GroupNormalizer(groups=2, center="median", scale="iqr", keep_stats=True),
+]
+
+# (namespace, device) pairs; unavailable ones skip.
+NAMESPACES = [
+    ("array_api_strict", "CPU_DEVICE"),
+    ("array_api_strict", "device1"),
+    ("torch", "cpu"),
+    ("torch", "cuda"),
+]
+
+
+def _namespace(name, device):
+    """Return ``(to_xp, xp_device)``: a converter from NumPy and the device."""
+    mod = pytest.importorskip(name)
+    if name == "torch":
+        if device == "cuda" and not mod.cuda.is_available():
+            pytest.skip("torch CUDA is not available")
+        dev = mod.device(device)
+        return (lambda a: mod.asarray(a, device=dev)), dev
+    dev = mod.Device(device)
+    return (lambda a: mod.asarray(a, device=dev)), dev
+
+
+def _check_same_kind(out, x_in, device):
+    """``out`` is of the namespace, device and dtype of ``x_in``."""
+    assert type(out) is type(x_in)
+    assert _array_api.array_api_compat.device(out) == device
+    assert out.dtype == x_in.dtype
+
+
+def _data(dtype, n_samples=40, n_features=6, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, n_features)) * rng.uniform(0.5, 4, (n_samples, 1))
+    X += rng.normal(scale=10, size=(n_samples, 1))
+    X[3, 2] = np.nan  # a NaN inside a row
+    X[4, 0] = np.nan  # a NaN as the row's first value (the mean's pivot)
+    X[5, :] = np.nan  # an all-NaN row
+    X[6, :] = 2.5  # a constant row
+    X[7] = 1e8 + rng.normal(scale=1e-3, size=n_features)  # huge mean, tiny spread
+    return X.astype(dtype)
+
+
+def _assert_close(actual, expected, dtype):
+    """float64 agrees to 1e-12; float32 to float32 rounding of the output scale."""
+    actual = _array_api.to_numpy(actual)
+    if dtype == "float64":
+        assert_allclose(actual, expected, rtol=1e-12, atol=1e-12)
+    else:
+        scale = max(1.0, float(np.nanmax(np.abs(expected))))
+        assert_allclose(actual, expected, rtol=1e-6, atol=1e-6 * scale)
+
+
+@needs_dispatch
+@pytest.mark.parametrize("namespace, device", NAMESPACES)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=repr)
+def test_estimator_matches_numpy(estimator, dtype, namespace, device):
+    to_xp, dev = _namespace(namespace, device)
+    X = _data(dtype)
+    ref = clone(estimator).fit(X)
+    Y_ref = ref.transform(X)
+    X_xp = to_xp(X)
+    with config_context(array_api_dispatch=True):
+        est = clone(estimator).fit(X_xp)
+        Y = est.transform(X_xp)
+        Y_fit = clone(estimator).fit_transform(X_xp)
+    for out in (Y, Y_fit):
+        _check_same_kind(out, X_xp, dev)
+        _assert_close(out, Y_ref, dtype)
+    assert est.n_samples_seen_ == ref.n_samples_seen_
+    assert est.n_features_in_ == ref.n_features_in_
+    if estimator.affine:
+        for name in ("gain_", "bias_"):
+            attr = getattr(est, name)
+            assert _array_api.array_api_compat.device(attr) == dev
+            # The NumPy engine takes a float32 row's median in float32, this
+            # path in float64: float32 fits agree to float32 precision.
+            rtol = 1e-12 if dtype == "float64" else 1e-5
+            assert_allclose(_array_api.to_numpy(attr), getattr(ref, name), rtol=rtol)
+    if estimator.keep_stats and getattr(estimator, "remainder", "") != "drop":
+        with config_context(array_api_dispatch=True):
+            X_back = est.inverse_transform(Y)
+        _check_same_kind(X_back, X_xp, dev)
+        _assert_close(X_back, ref.inverse_transform(Y_ref), dtype)
+
+
+@needs_dispatch
+@pytest.mark.parametrize("namespace, device", NAMESPACES)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_functions_match_numpy(dtype, namespace, device):
+    to_xp, dev = _namespace(namespace, device)
+    X = _data(dtype)
+    X_xp = to_xp(X)
+    calls = [
+        lambda X: layer_norm(X, return_stats=True),
+        lambda X: layer_norm(X, center="median", scale=None, return_stats=True),
+        lambda X: rms_norm(X, eps=0.0, return_stats=True),
+        lambda X: group_norm(X, [[0, 1, 2], [4, 5]], scale="mad", return_stats=True),
+    ]
+    for call in calls:
+        expected = call(X)
+        with config_context(array_api_dispatch=True):
+            got = call(X_xp)
+        _check_same_kind(got[0], X_xp, dev)
+        for a, b in zip(got, expected, strict=True):
+            _assert_close(a, b, dtype)
+
+
+@needs_dispatch
+@pytest.mark.parametrize("namespace, device", NAMESPACES)
+def test_partial_fit_and_sample_weight_match_numpy(namespace, device):
+    to_xp, _ = _namespace(namespace, device)
+    X = _data("float64", n_samples=60)
+    w = np.random.default_rng(1).uniform(0, 3, size=60)
+    est = GroupNormalizer(groups=2, affine=True)
+    ref = clone(est).fit(X, sample_weight=w)
+    with config_context(array_api_dispatch=True):
+        inc = clone(est)
+        for rows in (slice(0, 25), slice(25, 60)):
+            inc.partial_fit(to_xp(X[rows]), sample_weight=to_xp(w[rows]))
+        # Weights of another namespace (NumPy here) are moved to X's device.
+        other = clone(est).fit(to_xp(X), sample_weight=w)
+    for fitted in (inc, other):
+        assert_allclose(_array_api.to_numpy(fitted.gain_), ref.gain_, atol=1e-12)
+        assert_allclose(_array_api.to_numpy(fitted.bias_), ref.bias_, atol=1e-12)
+    assert inc.n_samples_seen_ == 60
+
+
+@needs_dispatch
+def test_numpy_input_keeps_the_numpy_engine(monkeypatch):
+    """With dispatch on, NumPy input still takes the NumPy engine."""
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the Array API path ran on NumPy input")
+
+    monkeypatch.setattr(_array_api, "transform", fail)
+    X = _data("float64")
+    with config_context(array_api_dispatch=True):
+        Y = LayerNormalizer(affine=True).fit(X).transform(X)
+        Z = layer_norm(X.tolist())
+    assert isinstance(Y, np.ndarray) and isinstance(Z, np.ndarray)
+    assert_allclose(Y, LayerNormalizer(affine=True).fit_transform(X))
+
+
+@needs_dispatch
+@pytest.mark.parametrize("estimator", [LayerNormalizer(), LayerNormalizer(affine=True)])
+def test_other_namespace_than_fit_raises(estimator):
+    xps = pytest.importorskip("array_api_strict")
+    X = _data("float64")
+    with config_context(array_api_dispatch=True):
+        est = clone(estimator).fit(xps.asarray(X))
+        with pytest.raises(ValueError, match=r"LayerNormalizer.transform\(\) must"):
+            est.transform(X)
+        fitted_np = clone(estimator).fit(X)
+        with pytest.raises(ValueError, match="same namespace"):
+            fitted_np.transform(xps.asarray(X))
+    # A stateless normalizer that was never fitted takes any namespace.
+    with config_context(array_api_dispatch=True):
+        out = LayerNormalizer().transform(xps.asarray(X))
+    assert isinstance(out, type(xps.asarray(X)))
+
+
+@needs_dispatch
+def test_inf_raises_and_nan_is_kept():
+    xps = pytest.importorskip("array_api_strict")
+    X = _data("float64")
+    with config_context(array_api_dispatch=True):
+        Y = _array_api.to_numpy(LayerNormalizer().transform(xps.asarray(X)))
+        X[1, 1] = np.inf
+        with pytest.raises(ValueError, match="infinity"):
+            LayerNormalizer().transform(xps.asarray(X))
+        with pytest.raises(ValueError, match="infinity"):
+            LayerNormalizer(affine=True).fit(xps.asarray(X))
+    assert np.isnan(Y[3, 2]) and np.isnan(Y[5]).all()
+    assert_array_equal(Y[6], 0.0)
+
+
+# scikit-learn's array API checks. They call ``inverse_transform`` whenever the
+# estimator has one; ours raises by design without ``keep_stats=True`` (and
+# with remainder="drop"), so for those instances it is hidden here.
+def _hide_inverse(estimator):
+    if estimator.keep_stats and getattr(estimator, "remainder", "") != "drop":
+        return estimator
+
+    def missing(self):
+        raise AttributeError("inverse_transform needs keep_stats=True")
+
+    cls = type(estimator)
+    hidden = type(cls.__name__, (cls,), {"inverse_transform": property(missing)})
+    return hidden(**estimator.get_params())
+
+
+CHECK_ESTIMATORS = [
+    *ESTIMATORS,
+    LayerNormalizer(affine=True),
+    RMSNormalizer(),
+    GroupNormalizer(groups=1, center=None),
+]
+
+
+@needs_dispatch
+@pytest.mark.parametrize("namespace, device", NAMESPACES)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("estimator", CHECK_ESTIMATORS, ids=repr)
+def test_sklearn_check_array_api_input_and_values(estimator, dtype, namespace, device):
+    _namespace(namespace, device)
+    est = _hide_inverse(estimator)
+    check_array_api_input(
+        type(est).__name__,
+        est,
+        array_namespace=namespace,
+        device_name=device,
+        dtype_name=dtype,
+        check_values=True,
+        check_sample_weight=True,
+    )
+
+
+@needs_dispatch
+@pytest.mark.parametrize("estimator", CHECK_ESTIMATORS, ids=repr)
+def test_sklearn_check_array_api_mixed_and_same_namespace(estimator):
+    pytest.importorskip("array_api_strict")
+    pytest.importorskip("torch")
+    from sklearn.utils._array_api import NamespaceAndDevice  # test-only import
+
+    est = _hide_inverse(estimator)
+    name = type(est).__name__
+    check_array_api_mixed_inputs(
+        name,
+        est,
+        X_ns_and_device=NamespaceAndDevice("torch", "cpu"),
+        other_ns_and_device=NamespaceAndDevice("array_api_strict", "device1"),
+        check_values=True,
+    )
+    check_array_api_same_namespace(name, est, array_namespace="array_api_strict")
+
+
+def test_tag_array_api_support():
+    for est in CHECK_ESTIMATORS:
+        assert est.__sklearn_tags__().array_api_support
+
+
+# -- the kernel, called directly (no dispatch, no SCIPY_ARRAY_API needed) -------
+@pytest.fixture
+def strict():
+    xps = pytest.importorskip("array_api_strict")
+    return _array_api.Namespace(xps, xps.Device("device1"))
+
+
+SPECS = {
+    "single": lambda p: GroupSpec.single(p),
+    "groups": lambda p: GroupSpec(
+        p,
+        ("a", "b"),
+        (np.array([4, 0, 2]), np.array([1, 5])),
+        np.arange(p),
+    ),
+    "drop": lambda p: GroupSpec(p, ("a",), (np.array([1, 2, 3]),), np.array([1, 2, 3])),
+}
+
+
+@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize(
+    "center, scale",
+    [
+        ("mean", "std"),
+        ("median", "mad"),
+        ("median", "iqr"),
+        (None, "std"),
+        (None, None),
+    ],
+)
+@pytest.mark.parametrize("chunked", [False, True])
+def test_kernel_matches_numpy_engine(strict, monkeypatch, spec, center, scale, chunked):
+    if chunked:
+        # Several row chunks: the preallocated output is filled slice by slice.
+        monkeypatch.setattr(_array_api, "CHUNK_BYTES", 6 * 8 * 7)
+    X = _data("float64")
+    spec = SPECS[spec](X.shape[1])
+    for eps in (1e-5, 0.0):
+        Y_ref, C_ref, S_ref = numpy_transform(
+            X, spec, center, scale, eps, keep_stats=True, copy=True
+        )
+        Y, C, S = _array_api.transform(
+            strict.asarray(X), spec, center, scale, eps, strict, keep_stats=True
+        )
+        assert_allclose(_array_api.to_numpy(Y), Y_ref, rtol=1e-12, atol=1e-12)
+        assert_allclose(_array_api.to_numpy(C), C_ref, rtol=1e-12, atol=1e-12)
+        if scale is not None:
+            assert_allclose(_array_api.to_numpy(S), S_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_kernel_overflow_and_underflow_rows(strict):
+    X = np.array(
+        [
+            [1e300, -1e300, 3e299, 1e299],  # sum of squares overflows
+            [1e-200, 3e-200, -2e-200, 0.0],  # sum of squares underflows
+            [1e12 + 1, 1e12 - 1, 1e12 + 2, 1e12],  # huge mean
+        ]
+    )
+    spec = GroupSpec.single(4)
+    Y_ref, _, _ = numpy_transform(X, spec, "mean", "std", 0.0, copy=True)
+    Y, _, _ = _array_api.transform(strict.asarray(X), spec, "mean", "std", 0.0, strict)
+    assert_allclose(_array_api.to_numpy(Y), Y_ref, rtol=1e-12)
+    assert np.isfinite(Y_ref).all()
