@@ -6,9 +6,12 @@
 # Output: docs/_build/html/index.html
 #
 # -W turns every warning into an error (a broken cross-reference, a docstring
-# that numpydoc cannot parse, an example that raises); --keep-going reports all
-# of them before failing. The generated folders are removed first so that a
-# stale example output or API stub can never hide a failure.
+# that numpydoc or docutils cannot parse, an example that raises); --keep-going
+# reports all of them before failing. The generated folders are removed first so
+# that a stale example output or API stub can never hide a failure.
+#
+# SKNORM_UPDATE_README_FIGURE=1 also copies the gallery figure shown by README.md
+# and the docs' front page to docs/_static/readme_figure.png (commit it after).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,3 +20,9 @@ export MPLBACKEND=Agg
 start=$(date +%s)
 sphinx-build -W --keep-going -b html docs docs/_build/html "$@"
 echo "docs built in $(($(date +%s) - start)) s: docs/_build/html/index.html"
+
+if [ "${SKNORM_UPDATE_README_FIGURE:-0}" = "1" ]; then
+    cp docs/auto_examples/images/sphx_glr_plot_when_forgetting_helps_002.png \
+        docs/_static/readme_figure.png
+    echo "updated docs/_static/readme_figure.png"
+fi

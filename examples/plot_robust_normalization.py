@@ -17,6 +17,8 @@ settings are on comparable scales.
 # Authors: The sknorm developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+# sphinx_gallery_thumbnail_number = 2
+
 # %%
 # Spectra with spikes
 # -------------------

@@ -23,6 +23,8 @@ data that the output does not notice, measured with :mod:`sknorm.inspection`.
 # Authors: The sknorm developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+# sphinx_gallery_thumbnail_number = 2
+
 # %%
 # Three different rows, one output
 # --------------------------------
@@ -240,7 +242,7 @@ table = invariance_table(
     X_table,
     random_state=0,
 )
-table  # noqa: B018 (sphinx-gallery shows its HTML repr)
+table  # noqa: B018 (displayed by the gallery)
 
 # %%
 # Read it by column. Per-sample shift and scale are invisible to

@@ -19,6 +19,8 @@ case with ``keep_stats=True``.
 # Authors: The sknorm developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+# sphinx_gallery_thumbnail_number = 2
+
 # %%
 # Digits photographed under varying light
 # ---------------------------------------
@@ -119,11 +121,11 @@ scores = {
 }
 table = pd.DataFrame(
     {
-        task: {name: f"{s.mean():.3f} +/- {s.std():.3f}" for name, s in results.items()}
+        task: {name: f"{s.mean():.3f} ± {s.std():.3f}" for name, s in results.items()}
         for task, results in scores.items()
     }
 )
-table  # noqa: B018 (sphinx-gallery shows its HTML repr)
+table  # noqa: B018 (displayed by the gallery)
 
 # %%
 # The same numbers as a bar chart, with the standard deviation over the folds as
