@@ -56,10 +56,10 @@ class GroupNormalizer(_BaseNormalizer):
         has feature names that are all strings.
     n_samples_seen_ : int
         Number of samples seen by :meth:`fit` / :meth:`partial_fit`.
-    gain_ : ndarray of shape (n_features_in_,)
+    gain_ : ndarray of shape (`n_features_in_`,)
         Per-feature slope of the affine map (1 for columns in no group; only
         with ``affine=True``).
-    bias_ : ndarray of shape (n_features_in_,)
+    bias_ : ndarray of shape (`n_features_in_`,)
         Per-feature intercept of the affine map (0 for columns in no group;
         only with ``affine=True``).
 
@@ -80,7 +80,10 @@ class GroupNormalizer(_BaseNormalizer):
     with :math:`\mu_{iG}` and :math:`\sigma_{iG}^2` the mean and biased
     variance of :math:`x_{ij}, j \in G`. Output columns keep the input order
     (columns in no group stay in place, or are dropped), followed by the kept
-    statistics.
+    statistics. A group of one column always normalizes to 0 (its value is
+    its own center): it only makes sense with ``keep_stats=True``. With the
+    default ``eps``, groups whose spread is comparable to ``sqrt(eps)`` keep
+    part of their scale.
 
     References
     ----------
@@ -152,7 +155,8 @@ def group_norm(
     """Normalize each sample of ``X`` within each group of columns.
 
     The function twin of :class:`GroupNormalizer`; columns in no group are
-    passed through. Read more in the :ref:`User Guide <user_guide>`.
+    passed through. Read more in the :ref:`User Guide <user_guide>` and the
+    example :ref:`sphx_glr_auto_examples_plot_pipelines.py`.
 
     Parameters
     ----------

@@ -15,8 +15,12 @@ class LayerNormalizer(_BaseNormalizer):
     ``keep_stats=True`` keeps them as two extra columns.
 
     This is the one-group case of :class:`GroupNormalizer`. Read more in the
-    :ref:`User Guide <user_guide>` and the example
-    :ref:`sphx_glr_auto_examples_plot_what_layer_norm_forgets.py`.
+    :ref:`User Guide <user_guide>` and the examples
+    :ref:`sphx_glr_auto_examples_plot_what_layer_norm_forgets.py` (what is
+    lost), :ref:`sphx_glr_auto_examples_plot_recover_lost_information.py`
+    (getting it back) and
+    :ref:`sphx_glr_auto_examples_plot_when_forgetting_helps.py` (when losing
+    it helps a model, and when it hurts).
 
     Parameters
     ----------
@@ -29,7 +33,8 @@ class LayerNormalizer(_BaseNormalizer):
         PyTorch); with ``center=None`` it is the root mean square (RMS
         normalization). ``"mad"``: 1.4826 times the median absolute deviation
         about the center. ``"iqr"``: the interquartile range divided by 1.349.
-        Both robust scales estimate the standard deviation for normal data.
+        Both robust scales estimate the standard deviation for normal data;
+        see :ref:`sphx_glr_auto_examples_plot_robust_normalization.py`.
         ``None``: no scaling.
     eps : float, default=1e-5
         Added to the squared scale: the denominator is
@@ -54,9 +59,9 @@ class LayerNormalizer(_BaseNormalizer):
         has feature names that are all strings.
     n_samples_seen_ : int
         Number of samples seen by :meth:`fit` / :meth:`partial_fit`.
-    gain_ : ndarray of shape (n_features_in_,)
+    gain_ : ndarray of shape (`n_features_in_`,)
         Per-feature slope of the affine map (only with ``affine=True``).
-    bias_ : ndarray of shape (n_features_in_,)
+    bias_ : ndarray of shape (`n_features_in_`,)
         Per-feature intercept of the affine map (only with ``affine=True``).
 
     See Also
@@ -135,7 +140,8 @@ def layer_norm(
 
     The function twin of :class:`LayerNormalizer`, as
     :func:`sklearn.preprocessing.scale` is to ``StandardScaler``. Read more
-    in the :ref:`User Guide <user_guide>`.
+    in the :ref:`User Guide <user_guide>` and the example
+    :ref:`sphx_glr_auto_examples_plot_what_layer_norm_forgets.py`.
 
     Parameters
     ----------

@@ -40,9 +40,9 @@ class RMSNormalizer(_BaseNormalizer):
         has feature names that are all strings.
     n_samples_seen_ : int
         Number of samples seen by :meth:`fit` / :meth:`partial_fit`.
-    gain_ : ndarray of shape (n_features_in_,)
+    gain_ : ndarray of shape (`n_features_in_`,)
         Per-feature slope of the affine map (only with ``affine=True``).
-    bias_ : ndarray of shape (n_features_in_,)
+    bias_ : ndarray of shape (`n_features_in_`,)
         Per-feature intercept of the affine map (only with ``affine=True``).
 
     See Also
@@ -91,7 +91,8 @@ def rms_norm(X, *, eps=1e-5, return_stats=False, copy=True):
     """Divide each sample (row) of ``X`` by its root mean square.
 
     The function twin of :class:`RMSNormalizer`. Read more in the
-    :ref:`User Guide <user_guide>`.
+    :ref:`User Guide <user_guide>` and the example
+    :ref:`sphx_glr_auto_examples_plot_what_layer_norm_forgets.py`.
 
     Parameters
     ----------
