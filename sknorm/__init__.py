@@ -6,6 +6,7 @@ does in neural networks, and gives the tools to recover what that throws
 away: a fitted per-feature affine map and the kept per-sample statistics.
 """
 
+from ._config import config_context, get_config, set_config
 from ._group_norm import GroupNormalizer, group_norm
 from ._layer_norm import LayerNormalizer, layer_norm
 from ._rms_norm import RMSNormalizer, rms_norm
@@ -16,7 +17,10 @@ __all__ = [
     "GroupNormalizer",
     "LayerNormalizer",
     "RMSNormalizer",
+    "config_context",
+    "get_config",
     "group_norm",
     "layer_norm",
     "rms_norm",
+    "set_config",
 ]

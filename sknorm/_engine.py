@@ -15,11 +15,16 @@ with ``center=None``, ``GroupNormalizer`` the general case. This module:
   regression (:class:`AffineMoments`).
 """
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
+from . import _config
 from ._row_stats import _INF_MESSAGE, denominator, normalize_block
 
 # Rows per chunk are chosen so that one chunk of one group is about this many
@@ -88,6 +93,112 @@ def _chunk_rows(n_cols, itemsize=8):
     return max(1, CHUNK_BYTES // max(1, n_cols * itemsize))
 
 
+class _Layout:
+    """Where each group's columns are in the input and in the output.
+
+    ``in_cols[g]``/``out_cols[g]``: a slice (contiguous columns) or an index
+    array; ``stat_cols[g]``: output columns of the kept center and scale (or
+    None); ``rest_in``/``rest_out``: passthrough columns; ``other``: every
+    input column in no group (checked for inf).
+    """
+
+    def __init__(self, spec, center, scale, keep_stats):
+        keep = np.asarray(spec.keep)
+        self.n_groups = len(spec.indices)
+        self.in_cols = spec.slices()
+        self.out_cols = []
+        for cols in self.in_cols:
+            if isinstance(cols, slice):
+                lo = int(np.searchsorted(keep, cols.start))
+                self.out_cols.append(slice(lo, lo + cols.stop - cols.start))
+            else:
+                self.out_cols.append(np.searchsorted(keep, cols))
+        n_stats = 0
+        if keep_stats:
+            n_stats = (center is not None) + (scale is not None)
+        self.n_stats = n_stats
+        self.n_out = keep.size + n_stats * self.n_groups
+        self.stat_cols = []
+        for g in range(self.n_groups):
+            base = keep.size + g * n_stats
+            c_col = base if (n_stats and center is not None) else None
+            s_col = (
+                base + (center is not None) if (n_stats and scale is not None) else None
+            )
+            self.stat_cols.append((c_col, s_col))
+        in_group = spec.in_group
+        self.other = np.flatnonzero(~in_group)
+        self.rest_in = np.intersect1d(self.other, keep)
+        self.rest_out = np.searchsorted(keep, self.rest_in)
+        self.keep_all = keep.size == spec.n_features
+
+    def numba_arrays(self):
+        """The layout as int64 arrays for :func:`sknorm._numba.normalize`."""
+        i64 = np.int64
+        return (
+            np.array([c.start for c in self.in_cols], dtype=i64),
+            np.array([c.stop for c in self.in_cols], dtype=i64),
+            np.array([c.start for c in self.out_cols], dtype=i64),
+            np.array([-1 if c is None else c for c, _ in self.stat_cols], dtype=i64),
+            np.array([-1 if s is None else s for _, s in self.stat_cols], dtype=i64),
+            self.other.astype(i64),
+            self.rest_in.astype(i64),
+            self.rest_out.astype(i64),
+        )
+
+
+def _group_affine(gain, bias, layout, dtype):
+    """Per-group ``(gain, bias)`` in the output dtype (None without affine)."""
+    if gain is None:
+        return [None] * layout.n_groups
+    gain = np.asarray(gain, dtype=dtype)
+    bias = np.asarray(bias, dtype=dtype)
+    return [(gain[cols], bias[cols]) for cols in layout.in_cols]
+
+
+def _normalize_group(x, z, layout, g, center, scale, eps, affine):
+    """Normalize group ``g`` of the rows ``x`` into the output rows ``z``.
+
+    ``z`` may be ``x`` (in place). Returns the group's centers and scales.
+    """
+    in_cols, out_cols = layout.in_cols[g], layout.out_cols[g]
+    if isinstance(in_cols, slice):
+        xb, zb = x[:, in_cols], z[:, out_cols]
+        c, s = normalize_block(xb, zb, center, scale, eps)
+    else:
+        xb = x[:, in_cols]
+        zb = np.empty(xb.shape, dtype=z.dtype)
+        c, s = normalize_block(xb, zb, center, scale, eps)
+    if affine is not None:
+        zb *= affine[0]
+        zb += affine[1]
+    if not isinstance(in_cols, slice):
+        z[:, out_cols] = zb
+    c_col, s_col = layout.stat_cols[g]
+    if c_col is not None:
+        z[:, c_col] = c
+    if s_col is not None:
+        z[:, s_col] = s
+    return c, s
+
+
+def _normalize_rows(X, Z, C, S, rows, layout, center, scale, eps, affines):
+    """Normalize ``X[rows]`` into ``Z[rows]`` (``rows``: a slice; ``Z`` may
+    be ``X``)."""
+    inplace = Z is X
+    x = X[rows]
+    z = Z[rows]
+    if layout.other.size and np.isinf(x[:, layout.other]).any():
+        raise ValueError(_INF_MESSAGE)
+    for g in range(layout.n_groups):
+        c, s = _normalize_group(x, z, layout, g, center, scale, eps, affines[g])
+        C[rows, g] = c
+        if S is not None:
+            S[rows, g] = s
+    if layout.rest_in.size and not inplace:
+        z[:, layout.rest_out] = x[:, layout.rest_in]
+
+
 def iter_normalized(X, spec, center, scale, eps, out=None):
     """Normalize dense ``X`` chunk by chunk.
 
@@ -95,34 +206,29 @@ def iter_normalized(X, spec, center, scale, eps, out=None):
     the output (a view of ``out`` when given, else float64 scratch), and ``C``,
     ``S`` the per-row, per-group centers and scales (``S`` is None when
     ``scale is None``). Columns outside every group are copied unchanged.
-    Statistics and arithmetic are float64 whatever the input dtype; ``out``, if
-    given, must be float64 (it may be ``X`` itself: in-place normalization).
+    Without ``out`` the arithmetic is float64 whatever the input dtype; ``out``
+    must have ``X``'s shape (it may be ``X`` itself: in-place normalization).
     """
     n, p = X.shape
-    groups = spec.slices()
-    rest = ~spec.in_group
-    n_groups = len(groups)
+    layout = _Layout(
+        GroupSpec(
+            spec.n_features, spec.names, spec.indices, np.arange(spec.n_features)
+        ),
+        center,
+        scale,
+        False,
+    )
+    affines = [None] * layout.n_groups
     step = _chunk_rows(p)
     for start in range(0, n, step):
         rows = slice(start, min(n, start + step))
-        x = X[rows]
-        z = np.empty(x.shape) if out is None else out[rows]
-        m = x.shape[0]
-        C = np.empty((m, n_groups))
-        S = None if scale is None else np.empty((m, n_groups))
-        for g, cols in enumerate(groups):
-            if isinstance(cols, slice):
-                c, s = normalize_block(x[:, cols], z[:, cols], center, scale, eps)
-            else:
-                xb = x[:, cols]
-                zb = np.empty(xb.shape)
-                c, s = normalize_block(xb, zb, center, scale, eps)
-                z[:, cols] = zb
-            C[:, g] = c
-            if S is not None:
-                S[:, g] = s
-        if rest.any() and not np.shares_memory(z, x):
-            z[:, rest] = x[:, rest]
+        m = rows.stop - rows.start
+        z = np.empty((m, p)) if out is None else out[rows]
+        C = np.empty((m, layout.n_groups))
+        S = None if scale is None else np.empty((m, layout.n_groups))
+        _normalize_rows(
+            X[rows], z, C, S, slice(0, m), layout, center, scale, eps, affines
+        )
         yield rows, z, C, S
 
 
@@ -148,49 +254,212 @@ def transform(
     ``gain``/``bias`` (length ``n_features``) apply ``gain * z + bias`` to the
     normalized columns. With ``copy=False``, no kept statistics and no dropped
     columns, dense ``X`` is normalized in place and returned.
+
+    Dense input is normalized in row chunks of about :data:`CHUNK_BYTES`,
+    straight into the output (no other full-size array is allocated), by the
+    numba kernels of :mod:`sknorm._numba` when they apply and are enabled
+    (:func:`sknorm.set_config`), else by numpy, on several threads for large
+    input. Input validation costs no extra pass: an inf makes its row's
+    statistics non-finite (see :mod:`sknorm._row_stats`).
     """
     if sp.issparse(X):
+        check_passthrough_finite(X, spec)
         return _transform_sparse(X, spec, scale, eps, keep_stats=keep_stats)
-    check_passthrough_finite(X, spec)
     n = X.shape[0]
-    n_groups = len(spec.indices)
-    keep_all = spec.keep.size == spec.n_features
-    stats = []
-    if keep_stats:
-        stats = [s for s in (center, scale) if s is not None]
-    n_out = spec.keep.size + len(stats) * n_groups
-    if keep_all and not stats:
-        Z = X if not copy else np.empty_like(X, order="C")
+    layout = _Layout(spec, center, scale, keep_stats)
+    if layout.keep_all and not layout.n_stats:
+        Z = X if not copy else np.empty(X.shape, dtype=X.dtype)
     else:
-        Z = np.empty((n, n_out), dtype=X.dtype)
-    C = np.empty((n, n_groups))
-    S = None if scale is None else np.empty((n, n_groups))
-    direct = keep_all and Z.dtype == np.float64
-    target = Z[:, : spec.n_features] if direct else None
-    affine = gain is not None
-    if affine:
-        mask = spec.in_group
-        g_in, b_in = gain[mask], bias[mask]
-    for rows, z, c, s in iter_normalized(X, spec, center, scale, eps, out=target):
-        if affine:
-            block = z[:, mask]
-            block *= g_in
-            block += b_in
-            z[:, mask] = block
-        if not direct:
-            Z[rows, : spec.keep.size] = z[:, spec.keep]
-        C[rows] = c
+        Z = np.empty((n, layout.n_out), dtype=X.dtype)
+    S = None if scale is None else np.empty((n, layout.n_groups))
+    n_threads = _config.effective_n_threads()
+    kernels = _numba_kernels(X, Z, layout, center, scale)
+    if kernels is not None:
+        C, S_nb = _transform_numba(
+            kernels, X, Z, layout, center, scale, eps, gain, bias, n_threads
+        )
         if S is not None:
-            S[rows] = s
-    if stats:
-        kept = []
-        for g in range(n_groups):
-            if center is not None:
-                kept.append(C[:, g])
-            if scale is not None:
-                kept.append(S[:, g])
-        Z[:, spec.keep.size :] = np.column_stack(kept)
+            S = S_nb
+        return Z, C, S
+    C = np.empty((n, layout.n_groups))
+    affines = _group_affine(gain, bias, layout, Z.dtype)
+    step = _chunk_rows(X.shape[1], X.itemsize)
+
+    def work(lo, hi):
+        _normalize_rows(X, Z, C, S, slice(lo, hi), layout, center, scale, eps, affines)
+
+    _run_chunks(work, n, step, n_threads)
     return Z, C, S
+
+
+# -- numba ---------------------------------------------------------------------
+_SUPPORTED_BY_NUMBA = {("mean", "std"), (None, "std"), ("mean", None)}
+
+
+def _numba_kernels(X, Z, layout, center, scale):
+    """The numba module if the config asks for it and it applies, else None."""
+    engine = _config.get_config()["engine"]
+    if engine == "numpy":
+        return None
+    if engine == "numba":
+        try:
+            from . import _numba
+        except ImportError as exc:
+            raise ImportError(
+                "sknorm's engine='numba' needs numba: pip install 'sknorm[fast]', "
+                "or use sknorm.set_config(engine='auto')."
+            ) from exc
+    else:
+        _numba = _import_numba()
+        if _numba is None:
+            return None
+    applies = (
+        (center, scale) in _SUPPORTED_BY_NUMBA
+        and all(isinstance(c, slice) for c in layout.in_cols)
+        and X.flags.c_contiguous
+        and Z.flags.c_contiguous
+        and X.dtype in (np.float64, np.float32)
+    )
+    return _numba if applies else None
+
+
+_NUMBA = []
+
+
+def _import_numba():
+    """The numba kernels, or None when numba is not installed (cached)."""
+    if not _NUMBA:
+        try:
+            from . import _numba
+        except ImportError:
+            _numba = None
+        _NUMBA.append(_numba)
+    return _NUMBA[0]
+
+
+def _transform_numba(kernels, X, Z, layout, center, scale, eps, gain, bias, n_threads):
+    if gain is None:
+        g = b = np.empty(0, dtype=Z.dtype)
+    else:
+        g = np.asarray(gain, dtype=Z.dtype)
+        b = np.asarray(bias, dtype=Z.dtype)
+    C, S, bad = kernels.normalize(
+        X, Z, layout.numba_arrays(), center, scale, eps, g, b, n_threads
+    )
+    if bad[:, -1].any():
+        raise ValueError(_INF_MESSAGE)
+    if bad.any():
+        # Rows with NaN, inf, overflow or underflow: the numba kernel left
+        # them unwritten; redo them with the numpy slow path.
+        affines = _group_affine(gain, bias, layout, Z.dtype)
+        for g_ in range(layout.n_groups):
+            rows = np.flatnonzero(bad[:, g_])
+            if not rows.size:
+                continue
+            x = X[rows]
+            z = np.empty((rows.size, Z.shape[1]), dtype=Z.dtype)
+            c, s = _normalize_group(x, z, layout, g_, center, scale, eps, affines[g_])
+            cols = layout.out_cols[g_]
+            Z[rows, cols] = z[:, cols]
+            for col in layout.stat_cols[g_]:
+                if col is not None:
+                    Z[rows, col] = z[:, col]
+            C[rows, g_] = c
+            if s is not None:
+                S[rows, g_] = s
+    return C, S
+
+
+# -- threads -------------------------------------------------------------------
+_POOL = {}
+_POOL_LOCK = threading.Lock()
+
+
+def _get_pool(n_workers):
+    with _POOL_LOCK:
+        pool = _POOL.get("pool")
+        if pool is None or _POOL["size"] < n_workers:
+            if pool is not None:
+                pool.shutdown(wait=False)
+            pool = ThreadPoolExecutor(n_workers, thread_name_prefix="sknorm")
+            _POOL.update(pool=pool, size=n_workers)
+        return pool
+
+
+def _forget_pool():  # pragma: no cover - runs in a forked child
+    _POOL.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _run_chunks(work, n, step, n_threads):
+    """Call ``work(lo, hi)`` on consecutive row chunks, on ``n_threads``."""
+    starts = range(0, n, step)
+    n_threads = min(n_threads, len(starts))
+    if n_threads <= 1:
+        with _blas_one_thread(len(starts) > 1):
+            for lo in starts:
+                work(lo, min(n, lo + step))
+        return
+    todo = iter(starts)
+    lock = threading.Lock()
+    failed = []
+
+    def worker():
+        while not failed:
+            with lock:
+                lo = next(todo, None)
+            if lo is None:
+                return
+            try:
+                work(lo, min(n, lo + step))
+            except BaseException as exc:
+                failed.append(exc)
+                raise
+
+    with _blas_one_thread(True):
+        pool = _get_pool(n_threads - 1)
+        helpers = [pool.submit(worker) for _ in range(n_threads - 1)]
+        try:
+            worker()
+        except BaseException:
+            pass
+        for f in helpers:
+            if not f.cancel():
+                f.exception()
+    if failed:
+        raise failed[0]
+
+
+# BLAS calls on chunks are below the size where threads pay: keep each BLAS
+# call on its calling thread (sknorm's own threads run the chunks).
+_BLAS = {}
+_BLAS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _blas_one_thread(active):
+    if not active:
+        yield
+        return
+    with _BLAS_LOCK:
+        if "controller" not in _BLAS:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS.update(controller=ThreadpoolController(), depth=0, limiter=None)
+        if _BLAS["depth"] == 0:
+            _BLAS["limiter"] = _BLAS["controller"].limit(limits=1, user_api="blas")
+        _BLAS["depth"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS["depth"] -= 1
+            if _BLAS["depth"] == 0:
+                _BLAS["limiter"].restore_original_limits()
+                _BLAS["limiter"] = None
 
 
 def inverse_transform(Y, spec, center, scale, eps, *, gain=None, bias=None):

@@ -7,13 +7,16 @@ into row chunks and column groups and calls it.
 
 Numerics
 --------
-* Mean centering uses a *shifted two-pass* scheme: each row is first shifted by
-  a pivot (its first value), the mean ``delta`` of the shifted residuals is
-  computed, and the residuals are corrected by it. The center is
-  ``pivot + delta`` but the output is ``(x - pivot) - delta``, so the center is
-  never rounded before it is subtracted: a row ``1e12 + N(0, 1)`` keeps full
-  precision relative to its spread, and a constant row gives exactly zero.
-  ``E[x**2] - E[x]**2`` is never used.
+* Mean centering uses a *shifted, corrected two-pass* scheme: each row is
+  first shifted by a pivot (its first value), the mean ``delta`` of the shifted
+  residuals is computed and subtracted, then the mean ``delta2`` of what is
+  left (the rounding error of ``delta``) is subtracted too. The center is
+  ``pivot + delta + delta2`` but the output is ``((x - pivot) - delta) -
+  delta2``, so the center is never rounded before it is subtracted: a row
+  ``1e12 + N(0, 1)`` keeps full precision relative to its spread (about 1e-16),
+  and a constant row gives exactly zero. ``E[x**2] - E[x]**2`` is never used.
+* Row sums are BLAS sums over blocks of :data:`BLOCK` values, added in float64
+  (float32 data is normalized in float32 with float64 statistics).
 * The denominator is ``hypot(s, sqrt(eps)) == sqrt(s**2 + eps)``, which cannot
   overflow for large ``s``.
 * Rows whose fast-path statistics are not finite (a NaN or inf in the row, or a
@@ -25,6 +28,7 @@ Numerics
 import warnings
 
 import numpy as np
+from scipy.linalg import blas as _blas
 
 # Consistency constants: for normal data, MAD * 1.4826... and IQR / 1.3489...
 # estimate the standard deviation. Both are functions of Phi^-1(3/4).
@@ -60,9 +64,10 @@ def normalize_block(x, out, center, scale, eps):
     ----------
     x : ndarray of shape (n_rows, n_cols), float64 or float32
         The block to normalize. An inf in it raises ValueError.
-    out : ndarray of shape (n_rows, n_cols), float64
-        Where the result goes. May be ``x`` itself (then ``x`` is copied: the
-        block is one chunk, so this is O(chunk) scratch).
+    out : ndarray of shape (n_rows, n_cols), float64 or float32
+        Where the result goes; the arithmetic is done in its dtype (float32
+        statistics are summed in float64). May be ``x`` itself (then ``x`` is
+        copied: the block is one chunk, so this is O(chunk) scratch).
     center : {"mean", "median", None}
     scale : {"std", "mad", "iqr", None}
     eps : float
@@ -71,46 +76,55 @@ def normalize_block(x, out, center, scale, eps):
     Returns
     -------
     c : ndarray of shape (n_rows,)
-        Per-row center (zeros when ``center is None``).
+        Per-row center (zeros when ``center is None``), float64.
     s : ndarray of shape (n_rows,) or None
-        Per-row scale before ``eps`` (``None`` when ``scale is None``).
+        Per-row scale before ``eps`` (``None`` when ``scale is None``), float64.
     """
     # NaN/inf rows produce invalid intermediate values before the slow path
     # redoes them; those are expected, not warnings for the user.
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         return _normalize_block(x, out, center, scale, eps)
 
 
 def _normalize_block(x, out, center, scale, eps):
     n_rows, n_cols = x.shape
+    dtype = out.dtype
     if np.may_share_memory(out, x):
         # The slow path below needs the raw values of the rows it redoes.
         x = x.copy()
     if center == "mean":
-        pivot = x[:, 0].astype(np.float64)
-        np.subtract(x, pivot[:, None], out=out)
-        delta = out.sum(axis=1)
+        pivot = x[:, 0]
+        sub_rows(out, x, pivot.astype(dtype, copy=False))
+        delta = row_sum(out)
         delta /= n_cols
-        out -= delta[:, None]
-        c = pivot + delta
+        delta = delta.astype(dtype)
+        sub_rows(out, out, delta)
+        # Corrected two-pass: the mean of the residuals is the rounding error
+        # of ``delta`` (about eps * |delta|); subtract it too.
+        delta2 = row_sum(out)
+        delta2 /= n_cols
+        sub_rows(out, out, delta2.astype(dtype))
+        c = pivot.astype(np.float64)
+        c += delta
+        c += delta2
     elif center == "median":
         c = np.median(x, axis=1).astype(np.float64)
-        np.subtract(x, c[:, None], out=out)
+        sub_rows(out, x, c.astype(dtype))
     else:
         c = np.zeros(n_rows)
         if out is not x:
-            out[...] = x
+            np.copyto(out, x)
 
     # ``out`` now holds the deviations about the center.
     s = ss = None
     if scale == "std":
-        ss = np.einsum("ij,ij->i", out, out)
+        ss = row_sum_sq(out)
         s = np.sqrt(ss / n_cols)
     elif scale == "mad":
-        s = MAD_TO_STD * np.median(np.abs(out), axis=1)
+        s = MAD_TO_STD * np.median(np.abs(out), axis=1).astype(np.float64)
     elif scale == "iqr":
         q25, q75 = np.percentile(out, [25, 75], axis=1)
-        s = (q75 - q25) / IQR_TO_STD
+        s = (q75 - q25).astype(np.float64) / IQR_TO_STD
 
     bad = ~np.isfinite(c)
     if s is not None:
@@ -118,13 +132,13 @@ def _normalize_block(x, out, center, scale, eps):
         if ss is not None and eps == 0:
             # Without eps a tiny row's sum of squares may have underflowed
             # (even to 0): redo those rows rescaled, unless truly constant.
-            small = np.flatnonzero(ss < _SS_SMALL)
+            small = np.flatnonzero(ss < _ss_small(dtype))
             if small.size:
                 bad[small] |= (out[small] != 0).any(axis=1)
-    elif center is None:
-        # Nothing was computed from the data: check it for inf directly.
-        if np.isinf(x).any():
-            raise ValueError(_INF_MESSAGE)
+    if center == "median" or scale in ("mad", "iqr") or (center is scale is None):
+        # Robust statistics can stay finite around an inf (the median of
+        # [1, 2, inf] is 2); so can nothing at all. Check the block itself.
+        bad |= np.isinf(out).any(axis=1)
     if bad.any():
         rows = np.flatnonzero(bad)
         c_bad, s_bad, dev = _slow_rows(x[rows].astype(np.float64), center, scale)
@@ -133,8 +147,125 @@ def _normalize_block(x, out, center, scale, eps):
             s[rows] = s_bad
         out[rows] = dev
     if s is not None:
-        out /= denominator(s, eps)[:, None]
+        d = denominator(s, eps)
+        if bad.any():
+            # Deviations of redone rows may be outside the output dtype's
+            # range before division: divide those rows in float64.
+            out[rows] = dev / d[rows, None]
+            d[rows] = 1.0
+        scale_rows(out, (1.0 / d).astype(dtype))
     return c, s
+
+
+def _ss_small(dtype):
+    """Below this sum of squares the fast path may have lost precision."""
+    info = np.finfo(dtype)
+    return float(info.tiny / info.eps)
+
+
+# -- fast row-wise primitives -------------------------------------------------
+# numpy applies a per-row scalar (``out -= v[:, None]``) through a buffered
+# iterator that copies the broadcast operand; for long rows whose length is a
+# multiple of 16, a buffer of exactly one row skips that copy (2-3x faster).
+# BLAS ``ger`` (rank-1 update ``A += alpha * ones * v``) subtracts a per-row
+# value in place at memory speed; BLAS ``gemv``/``dot`` give the row sums.
+
+#: Values per partial row sum: partial sums are added in float64, so that the
+#: rounding error of a row sum stays near 1e-16 relative for any row length.
+BLOCK = 1024
+
+# Below this many values per block, the plain numpy calls are cheapest.
+_SMALL = 2**14
+_GER = {np.dtype(np.float64): _blas.dger, np.dtype(np.float32): _blas.sger}
+_ONES = {}
+
+
+def _ones(n, dtype):
+    key = (n, dtype)
+    v = _ONES.get(key)
+    if v is None:
+        v = np.ones(n, dtype=dtype)
+        v.setflags(write=False)
+        if n <= 2 * BLOCK:
+            _ONES[key] = v
+    return v
+
+
+def _one_row_buffer(n_cols):
+    return 256 <= n_cols <= 8192 and n_cols % 16 == 0
+
+
+def sub_rows(out, x, v):
+    """``out[i] = x[i] - v[i]`` for every row (``out`` may be ``x``)."""
+    n_rows, n_cols = out.shape
+    if out.size >= _SMALL:
+        if _one_row_buffer(n_cols):
+            old = np.setbufsize(n_cols)
+            try:
+                np.subtract(x, v[:, None], out=out)
+            finally:
+                np.setbufsize(old)
+            return
+        ger = _GER.get(out.dtype)
+        if ger is not None and out.flags.c_contiguous and v.dtype == out.dtype:
+            if x is not out:
+                np.copyto(out, x)
+            res = ger(-1.0, _ones(n_cols, out.dtype), v, a=out.T, overwrite_a=True)
+            if res.ctypes.data != out.ctypes.data:  # pragma: no cover
+                out[...] = res.T
+            return
+    np.subtract(x, v[:, None], out=out)
+
+
+def scale_rows(out, r):
+    """``out[i] *= r[i]`` for every row."""
+    n_cols = out.shape[1]
+    if out.size >= _SMALL and _one_row_buffer(n_cols):
+        old = np.setbufsize(n_cols)
+        try:
+            np.multiply(out, r[:, None], out=out)
+        finally:
+            np.setbufsize(old)
+        return
+    np.multiply(out, r[:, None], out=out)
+
+
+def _blocks(z):
+    """Split the columns of ``z`` into a (rows, k, BLOCK) view and a tail."""
+    n_rows, n_cols = z.shape
+    k = n_cols // BLOCK
+    head = z[:, : k * BLOCK].reshape(n_rows, k, BLOCK)
+    return head, z[:, k * BLOCK :]
+
+
+def row_sum(z):
+    """Row sums of ``z`` in float64 (BLAS, in blocks of :data:`BLOCK`)."""
+    n_cols = z.shape[1]
+    if n_cols <= BLOCK:
+        return (z @ _ones(n_cols, z.dtype)).astype(np.float64, copy=False)
+    head, tail = _blocks(z)
+    s = (head @ _ones(BLOCK, z.dtype)).sum(axis=1, dtype=np.float64)
+    if tail.shape[1]:
+        s += tail @ _ones(tail.shape[1], z.dtype)
+    return s
+
+
+def row_sum_sq(z):
+    """Row sums of squares of ``z`` in float64 (in blocks of :data:`BLOCK`)."""
+    if z.shape[1] <= BLOCK:
+        return _vecdot(z, z).astype(np.float64, copy=False)
+    head, tail = _blocks(z)
+    s = _vecdot(head, head).sum(axis=1, dtype=np.float64)
+    if tail.shape[1]:
+        s += _vecdot(tail, tail)
+    return s
+
+
+def _einsum_vecdot(a, b):  # pragma: no cover - numpy < 2.0
+    return np.einsum("...j,...j->...", a, b)
+
+
+_vecdot = getattr(np, "vecdot", _einsum_vecdot)
 
 
 def _slow_rows(x, center, scale):
