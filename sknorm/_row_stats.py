@@ -10,7 +10,9 @@ Numerics
 * Mean centering uses a *shifted, corrected two-pass* scheme: each row is
   first shifted by a pivot (its first value), the mean ``delta`` of the shifted
   residuals is computed and subtracted, then the mean ``delta2`` of what is
-  left (the rounding error of ``delta``) is subtracted too. The center is
+  left (the rounding error of ``delta``) is subtracted too and taken out of the
+  sum of squares (the corrected two-pass formula of Chan, Golub & LeVeque,
+  ``sum(v**2) - sum(v)**2 / n``). The center is
   ``pivot + delta + delta2`` but the output is ``((x - pivot) - delta) -
   delta2``, so the center is never rounded before it is subtracted: a row
   ``1e12 + N(0, 1)`` keeps full precision relative to its spread (about 1e-16),
@@ -100,10 +102,16 @@ def _normalize_block(x, out, center, scale, eps):
         delta = delta.astype(dtype)
         sub_rows(out, out, delta)
         # Corrected two-pass: the mean of the residuals is the rounding error
-        # of ``delta`` (about eps * |delta|); subtract it too.
-        delta2 = row_sum(out)
-        delta2 /= n_cols
+        # of ``delta`` (about eps * |delta|); subtract it too, and take it out
+        # of the sum of squares (Chan, Golub & LeVeque's correction).
+        s1 = row_sum(out)
+        if scale == "std":
+            ss = row_sum_sq(out)
+        delta2 = s1 / n_cols
         sub_rows(out, out, delta2.astype(dtype))
+        if scale == "std":
+            ss -= s1 * delta2
+            np.maximum(ss, 0.0, out=ss)
         c = pivot.astype(np.float64)
         c += delta
         c += delta2
@@ -116,9 +124,10 @@ def _normalize_block(x, out, center, scale, eps):
             np.copyto(out, x)
 
     # ``out`` now holds the deviations about the center.
-    s = ss = None
+    s = None
     if scale == "std":
-        ss = row_sum_sq(out)
+        if center != "mean":
+            ss = row_sum_sq(out)
         s = np.sqrt(ss / n_cols)
     elif scale == "mad":
         s = MAD_TO_STD * np.median(np.abs(out), axis=1).astype(np.float64)
@@ -129,7 +138,7 @@ def _normalize_block(x, out, center, scale, eps):
     bad = ~np.isfinite(c)
     if s is not None:
         bad |= ~np.isfinite(s)
-        if ss is not None and eps == 0:
+        if scale == "std" and eps == 0:
             # Without eps a tiny row's sum of squares may have underflowed
             # (even to 0): redo those rows rescaled, unless truly constant.
             small = np.flatnonzero(ss < _ss_small(dtype))
