@@ -179,12 +179,8 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
             batch = _array_api.affine_moments(X, w, spec, center, scale, eps, ns)
             self._moments.merge(batch)
         else:
-            cols = np.flatnonzero(spec.in_group)
-            for rows, z, _, _ in _engine.iter_normalized(X, spec, center, scale, eps):
-                batch = _engine.AffineMoments.from_batch(
-                    X[rows][:, cols], z[:, cols], w[rows]
-                )
-                self._moments.merge(batch)
+            batch = _engine.affine_moments(X, w, spec, center, scale, eps)
+            self._moments.merge(batch)
         self._refresh_affine()
 
     def _refresh_affine(self):

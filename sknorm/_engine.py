@@ -208,28 +208,105 @@ def iter_normalized(X, spec, center, scale, eps, out=None):
     ``scale is None``). Columns outside every group are copied unchanged.
     Without ``out`` the arithmetic is float64 whatever the input dtype; ``out``
     must have ``X``'s shape (it may be ``X`` itself: in-place normalization).
+
+    With several threads (:func:`sknorm.set_config`), the next chunks are
+    normalized by worker threads while the caller consumes the current one
+    (at most ``n_threads`` chunks of scratch in flight).
     """
     n, p = X.shape
-    layout = _Layout(
-        GroupSpec(
-            spec.n_features, spec.names, spec.indices, np.arange(spec.n_features)
-        ),
-        center,
-        scale,
-        False,
-    )
+    full = GroupSpec(spec.n_features, spec.names, spec.indices, np.arange(p))
+    layout = _Layout(full, center, scale, False)
     affines = [None] * layout.n_groups
     step = _chunk_rows(p)
-    for start in range(0, n, step):
-        rows = slice(start, min(n, start + step))
-        m = rows.stop - rows.start
-        z = np.empty((m, p)) if out is None else out[rows]
-        C = np.empty((m, layout.n_groups))
-        S = None if scale is None else np.empty((m, layout.n_groups))
-        _normalize_rows(
-            X[rows], z, C, S, slice(0, m), layout, center, scale, eps, affines
-        )
-        yield rows, z, C, S
+    dtype = np.float64 if out is None else out.dtype
+    kernels = _numba_kernels(X, np.empty((0, p), dtype), layout, center, scale)
+    if kernels is not None and X.dtype != dtype:
+        kernels = None
+
+    def work(lo, hi):
+        rows = slice(lo, hi)
+        x = X[rows]
+        z = np.empty((hi - lo, p), dtype) if out is None else out[rows]
+        if kernels is not None:
+            C, S = _transform_numba(
+                kernels, x, z, layout, center, scale, eps, None, None, 1
+            )
+        else:
+            C = np.empty((hi - lo, layout.n_groups))
+            S = None if scale is None else np.empty((hi - lo, layout.n_groups))
+            _normalize_rows(
+                x, z, C, S, slice(0, hi - lo), layout, center, scale, eps, affines
+            )
+        return rows, z, C, (None if scale is None else S)
+
+    starts = range(0, n, step)
+    n_threads = min(_config.effective_n_threads(), len(starts))
+    if n_threads <= 1:
+        for lo in starts:
+            yield work(lo, min(n, lo + step))
+        return
+    pool = _get_pool(n_threads)
+    pending = []
+    todo = iter(starts)
+    try:
+        for lo in todo:
+            pending.append(pool.submit(work, lo, min(n, lo + step)))
+            if len(pending) >= n_threads:
+                break
+        while pending:
+            result = pending.pop(0).result()
+            lo = next(todo, None)
+            if lo is not None:
+                pending.append(pool.submit(work, lo, min(n, lo + step)))
+            yield result
+    finally:
+        for f in pending:
+            f.cancel()
+
+
+def affine_moments(X, w, spec, center, scale, eps):
+    """The :class:`AffineMoments` of the grouped columns of dense batch ``X``.
+
+    One pass over ``X``: each row chunk is normalized into float64 scratch
+    and reduced to its regression moments right away, on several threads
+    (:func:`sknorm.set_config`); the chunks' moments are merged in row order,
+    so the result does not depend on the number of threads.
+    """
+    n, p = X.shape
+    cols = spec.in_group
+    all_cols = bool(cols.all())
+    cols = np.flatnonzero(cols)
+    w = np.asarray(w, dtype=np.float64)
+    full = GroupSpec(spec.n_features, spec.names, spec.indices, np.arange(p))
+    layout = _Layout(full, center, scale, False)
+    kernels = None
+    if X.dtype == np.float64:
+        kernels = _numba_kernels(X, np.empty((0, p)), layout, center, scale)
+    affines = [None] * layout.n_groups
+    step = _chunk_rows(p)
+    starts = list(range(0, n, step))
+    results = [None] * len(starts)
+
+    def work(lo, hi):
+        x = X[lo:hi]
+        z = np.empty((hi - lo, p))
+        if kernels is not None:
+            _transform_numba(kernels, x, z, layout, center, scale, eps, None, None, 1)
+        else:
+            C = np.empty((hi - lo, layout.n_groups))
+            S = None if scale is None else np.empty((hi - lo, layout.n_groups))
+            _normalize_rows(
+                x, z, C, S, slice(0, hi - lo), layout, center, scale, eps, affines
+            )
+        if not all_cols:
+            x, z = x[:, cols], z[:, cols]
+        results[lo // step] = AffineMoments._from_scratch(x, z, w[lo:hi])
+
+    _run_chunks(work, n, step, _config.effective_n_threads())
+    total = AffineMoments(cols.size)
+    for batch in results:
+        total.merge(batch)
+    return total
 
 
 def check_passthrough_finite(X, spec):
@@ -582,6 +659,10 @@ class AffineMoments:
         """Moments of one batch: ``x``, ``z`` of shape (n, p), ``w`` of shape (n,)."""
         x = np.asarray(x, dtype=np.float64)
         z = np.asarray(z, dtype=np.float64)
+        w = np.asarray(w, dtype=np.float64)
+        fast = cls._from_batch_finite(x, z, w)
+        if fast is not None:
+            return fast
         valid = ~(np.isnan(x) | np.isnan(z))
         wv = np.where(valid, w[:, None], 0.0)
         x0 = np.where(valid, x, 0.0)
@@ -596,6 +677,40 @@ class AffineMoments:
         dx = np.where(valid, x0 - new.mean_x, 0.0)
         new.m2_z = (wv * dz * dz).sum(axis=0)
         new.c_zx = (wv * dz * dx).sum(axis=0)
+        return new
+
+    @classmethod
+    def _from_scratch(cls, x, z, w):
+        """:meth:`from_batch` that may overwrite ``z`` (scratch, float64)."""
+        if x.dtype == np.float64:
+            fast = cls._from_batch_finite(x, z, w, overwrite_z=True)
+            if fast is not None:
+                return fast
+        return cls.from_batch(x, z, w)
+
+    @classmethod
+    def _from_batch_finite(cls, x, z, w, overwrite_z=False):
+        """:meth:`from_batch` for a batch without NaN, or None if it has one.
+
+        Same formulas, as BLAS products with ``w`` and in-place operations on
+        two batch-sized temporaries. A NaN in ``x`` is a NaN in ``z``, and any
+        NaN in ``z`` makes ``w @ z`` NaN, so that one product detects them.
+        """
+        sum_z = w @ z
+        if not np.isfinite(sum_z).all():
+            return None
+        new = cls(x.shape[1])
+        total = w.sum()
+        new.weight = np.full(x.shape[1], total)
+        if total > 0:
+            new.mean_z = sum_z / total
+            new.mean_x = (w @ x) / total
+        dz = np.subtract(z, new.mean_z, out=z if overwrite_z else None)
+        dx = x - new.mean_x
+        dx *= dz
+        dz *= dz
+        new.m2_z = w @ dz
+        new.c_zx = w @ dx
         return new
 
     def merge(self, other):
