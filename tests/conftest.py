@@ -5,9 +5,34 @@
 it, never sknorm to itself.
 """
 
+import os
+
 import numpy as np
 import pytest
 from scipy.stats import norm
+
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # hypothesis is in the test extra; only the property tests need it
+    settings = None
+
+if settings is not None:
+    # Profiles for the property-based tests (tests/test_properties.py). "ci", the
+    # default, is deterministic (same examples on every run and machine, no example
+    # database); pick "dev" (random, more examples) or "thorough" with
+    # SKNORM_HYPOTHESIS_PROFILE=dev, or pytest's --hypothesis-profile=dev.
+    settings.register_profile(
+        "ci",
+        derandomize=True,
+        database=None,
+        max_examples=100,
+        deadline=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    settings.register_profile("dev", max_examples=300, deadline=None)
+    settings.register_profile("thorough", max_examples=3000, deadline=None)
+    settings.load_profile(os.environ.get("SKNORM_HYPOTHESIS_PROFILE", "ci"))
 
 # Consistency constants derived here independently from the normal quantile.
 _Q3 = norm.ppf(0.75)
