@@ -9,6 +9,7 @@ feature names live here, and the arithmetic in :mod:`sknorm._engine`.
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _array_api, _engine
@@ -46,6 +47,22 @@ def normalize_array(X, make_spec, center, scale, eps, copy):
     )
     spec = make_spec(X)
     return _engine.transform(X, spec, center, scale, eps, copy=copy)
+
+
+def _check_invertible(estimator):
+    """Whether ``inverse_transform`` can exist; else say what to change."""
+    if not estimator.keep_stats:
+        raise AttributeError(
+            "inverse_transform needs keep_stats=True: without the per-sample "
+            "center and scale the normalization cannot be undone. Set "
+            "keep_stats=True and transform again."
+        )
+    if getattr(estimator, "remainder", "passthrough") == "drop":
+        raise AttributeError(
+            "inverse_transform cannot bring back columns dropped by "
+            "remainder='drop'; use remainder='passthrough'."
+        )
+    return True
 
 
 class _BaseNormalizer(TransformerMixin, BaseEstimator):
@@ -309,13 +326,17 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
         )
         return Z
 
+    @available_if(_check_invertible)
     def inverse_transform(self, X):
         """Recover the input from the output of :meth:`transform`.
 
         Exact (up to rounding) with ``keep_stats=True``: the kept per-sample
         center and scale undo the normalization, and ``gain_``/``bias_`` the
         affine map. Without kept statistics the per-sample location and scale
-        are lost and no inverse exists.
+        are lost and no inverse exists: the method is then not available
+        (``hasattr(est, "inverse_transform")`` is False, and calling it raises
+        an ``AttributeError`` that says to set ``keep_stats=True``), as for
+        any scikit-learn estimator that cannot invert.
 
         Parameters
         ----------
@@ -328,12 +349,6 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
             The reconstructed input.
         """
         center, scale, eps = self._check_params()
-        if not self.keep_stats:
-            raise ValueError(
-                "inverse_transform needs keep_stats=True: without the per-sample "
-                "center and scale the normalization cannot be undone. Set "
-                "keep_stats=True and transform again."
-            )
         if self._requires_fit():
             check_is_fitted(self)
         _array_api.check_fitted_namespace(self, X, "inverse_transform")
@@ -352,11 +367,6 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
             spec = self._spec_
         else:
             spec = self._make_spec(max(X.shape[1] - n_stats, 0), None)
-        if spec.keep.size != spec.n_features:
-            raise ValueError(
-                "inverse_transform cannot bring back columns dropped by "
-                "remainder='drop'; use remainder='passthrough'."
-            )
         n_out = spec.n_features + n_stats * len(spec.indices)
         if X.shape[1] != n_out:
             raise ValueError(

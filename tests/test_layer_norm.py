@@ -384,9 +384,14 @@ def test_kept_stats_are_the_row_statistics(reference, rng):
 
 
 def test_inverse_without_keep_stats_names_keep_stats():
+    # Like sklearn estimators that cannot invert, the method is unavailable,
+    # and the error says which parameter makes it available.
     ln = LayerNormalizer().fit(np.eye(3))
-    with pytest.raises(ValueError, match="keep_stats=True"):
+    assert not hasattr(ln, "inverse_transform")
+    with pytest.raises(AttributeError, match="no attribute 'inverse_transform'") as e:
         ln.inverse_transform(np.eye(3))
+    assert "keep_stats=True" in str(e.value.__cause__)
+    assert hasattr(LayerNormalizer(keep_stats=True), "inverse_transform")
 
 
 def test_inverse_wrong_width():
