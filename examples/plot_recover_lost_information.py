@@ -118,12 +118,15 @@ error = np.abs(X - reconstructions["keep_stats=True + inverse_transform"]).max()
 print(f"max |X - inverse_transform(transform(X))| = {error:.1e}")
 
 # %%
-# Without the statistics there is no inverse, and sknorm says so instead of
-# returning something wrong:
+# Without the statistics there is no inverse: like any scikit-learn estimator
+# that cannot invert, the normalizer then has no ``inverse_transform`` method,
+# and calling it says which parameter brings it back, instead of returning
+# something wrong:
+print("has inverse_transform:", hasattr(plain, "inverse_transform"))
 try:
     plain.inverse_transform(plain.transform(X))
-except ValueError as exc:
-    print(f"ValueError: {exc}")
+except AttributeError as exc:
+    print(f"AttributeError: {exc.__cause__}")
 
 # %%
 # The three, feature by feature
