@@ -705,12 +705,13 @@ class AffineMoments:
         if total > 0:
             new.mean_z = sum_z / total
             new.mean_x = (w @ x) / total
-        dz = np.subtract(z, new.mean_z, out=z if overwrite_z else None)
-        dx = x - new.mean_x
-        dx *= dz
-        dz *= dz
-        new.m2_z = w @ dz
-        new.c_zx = w @ dx
+        with np.errstate(over="ignore", invalid="ignore"):
+            dz = np.subtract(z, new.mean_z, out=z if overwrite_z else None)
+            dx = x - new.mean_x
+            dx *= dz
+            dz *= dz
+            new.m2_z = w @ dz
+            new.c_zx = w @ dx
         return new
 
     def merge(self, other):

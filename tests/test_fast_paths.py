@@ -1,0 +1,441 @@
+"""The fast transform paths: numba kernels, chunks, threads, memory, config.
+
+Both engines (pure numpy, and numba when installed: ``pip install
+sknorm[fast]``) are compared with an exact reference (rational arithmetic and
+a 40-digit square root) and with each other: in float64 they agree to 1e-15
+relative (``|a - b| <= 1e-15 * max(1, |b|)``, the output being in units of the
+row's standard deviation). Small ``CHUNK_BYTES`` force many row chunks so that
+the chunk loop, the worker threads and their error handling are exercised on
+small data. No test measures time: see ``benchmarks/bench_transform.py``.
+"""
+
+import tracemalloc
+from decimal import Decimal, localcontext
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import sknorm
+from sknorm import (
+    GroupNormalizer,
+    LayerNormalizer,
+    RMSNormalizer,
+    _engine,
+    config_context,
+    get_config,
+    group_norm,
+    layer_norm,
+    set_config,
+)
+
+try:
+    import numba  # noqa: F401
+
+    ENGINES = ["numpy", "numba"]
+except ImportError:  # pragma: no cover - depends on the environment
+    ENGINES = ["numpy"]
+
+# Supported by the numba kernels; other options run the numpy engine.
+NUMBA_OPTIONS = [("mean", "std"), (None, "std"), ("mean", None)]
+
+
+def rel_err(a, b, unit=1.0):
+    """Max of |a - b| / max(unit, |b|), NaN positions required to match.
+
+    ``unit`` is 1 for normalized output (in units of the row's spread); for
+    output in data units (``scale=None``) it is the row's spread.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    assert_array_equal(np.isnan(a), np.isnan(b))
+    unit = np.broadcast_to(unit, b.shape)
+    ok = ~np.isnan(b)
+    if not ok.any():
+        return 0.0
+    diff = np.abs(a[ok] - b[ok])
+    denom = np.maximum(unit[ok], np.abs(b[ok]))
+    return float(np.where(denom > 0, diff / np.where(denom > 0, denom, 1), diff).max())
+
+
+def exact_row(row, eps):
+    """Layer norm of one float64 row, exactly rounded (rationals, 40 digits)."""
+    xs = [Fraction(float(v)) for v in row]
+    mean = sum(xs) / len(xs)
+    dev = [x - mean for x in xs]
+    var = sum(d * d for d in dev) / len(xs) + Fraction(eps)
+    with localcontext() as ctx:
+        ctx.prec = 40
+        den = (Decimal(var.numerator) / Decimal(var.denominator)).sqrt()
+        if den == 0:
+            den = Decimal(1)
+        return np.array(
+            [float(Decimal(d.numerator) / Decimal(d.denominator) / den) for d in dev]
+        )
+
+
+@pytest.fixture
+def many_chunks(monkeypatch):
+    """Chunks of 7 rows of 64 float64 values: every code path sees many."""
+    monkeypatch.setattr(_engine, "CHUNK_BYTES", 7 * 64 * 8)
+
+
+# -- config ----------------------------------------------------------------------
+def test_config_defaults_and_context():
+    config = get_config()
+    assert set(config) == {"engine", "n_threads"}
+    with config_context(engine="numpy", n_threads=1):
+        assert get_config() == {"engine": "numpy", "n_threads": 1}
+        with config_context(n_threads=3):
+            assert get_config() == {"engine": "numpy", "n_threads": 3}
+        assert get_config()["n_threads"] == 1
+    assert get_config() == config
+
+
+def test_set_config_round_trip():
+    old = get_config()
+    try:
+        set_config(engine="numpy", n_threads=2)
+        assert get_config() == {"engine": "numpy", "n_threads": 2}
+        set_config(n_threads="all")
+        assert get_config()["n_threads"] is None
+    finally:
+        set_config(engine=old["engine"], n_threads=old["n_threads"] or "all")
+    assert get_config() == old
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        ({"engine": "cuda"}, ValueError, "engine='cuda'"),
+        ({"n_threads": 0}, ValueError, "n_threads=0"),
+        ({"n_threads": 1.5}, TypeError, "n_threads=1.5"),
+        ({"n_threads": True}, TypeError, "n_threads=True"),
+    ],
+)
+def test_config_rejects_bad_values(params, error, match):
+    with pytest.raises(error, match=match):
+        set_config(**params)
+    with pytest.raises(error, match=match):
+        with config_context(**params):
+            pass  # pragma: no cover
+
+
+def test_engine_numba_without_numba_names_the_extra(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_numba(name, *args, **kwargs):
+        if (
+            name == "numba"
+            or name.endswith("_numba")
+            or (args and args[2] == ("_numba",))
+        ):
+            raise ImportError("No module named 'numba'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_numba)
+    monkeypatch.delitem(__import__("sys").modules, "sknorm._numba", raising=False)
+    X = np.arange(12.0).reshape(3, 4)
+    with config_context(engine="numba"):
+        with pytest.raises(ImportError, match=r"sknorm\[fast\]"):
+            layer_norm(X)
+
+
+def test_config_is_thread_local():
+    import threading
+
+    seen = {}
+
+    def read():
+        seen["engine"] = get_config()["engine"]
+
+    with config_context(engine="numpy"):
+        thread = threading.Thread(target=read)
+        thread.start()
+        thread.join()
+    assert seen["engine"] == get_config()["engine"]
+
+
+# -- accuracy -----------------------------------------------------------------
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(
+    "offset, noise, n_cols",
+    [(0.0, 1.0, 64), (1e8, 1e-3, 64), (1e12, 1.0, 37), (-3.0, 2.0, 2500)],
+)
+def test_float64_error_vs_exact_is_below_1e15(engine, offset, noise, n_cols, rng):
+    X = offset + rng.normal(0.0, noise, size=(6, n_cols))
+    with config_context(engine=engine):
+        Z = layer_norm(X, eps=0)
+    Z_exact = np.array([exact_row(row, 0) for row in X])
+    assert rel_err(Z, Z_exact) <= 1e-15
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("n_cols", [64, 1000, 5000])
+def test_float32_error_vs_exact_is_below_1e6(engine, n_cols, rng):
+    X = (1e4 + rng.normal(0.0, 3.0, size=(20, n_cols))).astype(np.float32)
+    with config_context(engine=engine):
+        Z = layer_norm(X, eps=0)
+    assert Z.dtype == np.float32
+    Z_exact = np.array([exact_row(row, 0) for row in X.astype(np.float64)])
+    assert rel_err(Z, Z_exact) <= 1e-6
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_long_rows_use_blocked_sums(engine, rng):
+    # 3 blocks and a tail: the block sums are what keeps the error at 1e-16.
+    X = 5.0 + rng.normal(size=(3, 3 * 1024 + 17))
+    with config_context(engine=engine):
+        Z, c, s = layer_norm(X, eps=0, return_stats=True)
+    Z_exact = np.array([exact_row(row, 0) for row in X])
+    assert rel_err(Z, Z_exact) <= 1e-15
+    mean = [float(sum(Fraction(v) for v in row) / row.size) for row in X]
+    assert_allclose(c, mean, rtol=4e-16)
+
+
+# -- numba against numpy ------------------------------------------------------
+@pytest.mark.parametrize("center, scale", NUMBA_OPTIONS)
+@pytest.mark.parametrize("shape", [(300, 64), (50, 1000), (4, 5000), (200, 1), (9, 7)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_numba_equals_numpy(center, scale, shape, dtype, rng):
+    pytest.importorskip("numba")
+    X = rng.normal(2.0, 3.0, size=shape) * rng.uniform(0.1, 10, size=(shape[0], 1))
+    X = X.astype(dtype)
+    X[1, 0] = np.nan  # NaN at the pivot: slow path
+    X[2] = 7.5  # constant row
+    out = {}
+    for engine in ("numpy", "numba"):
+        with config_context(engine=engine):
+            out[engine] = layer_norm(X, center=center, scale=scale, return_stats=True)
+    tol = 1e-15 if dtype == np.float64 else 1e-6
+    (Za, ca, sa), (Zb, cb, sb) = out["numba"], out["numpy"]
+    assert Za.dtype == Zb.dtype
+    # Without a scale the output is in data units: errors relative to spread.
+    spread = np.array(
+        [
+            np.std(r[~np.isnan(r)] if (~np.isnan(r)).any() else 0.0)
+            for r in X.astype(float)
+        ]
+    )
+    assert rel_err(Za, Zb, 1.0 if scale else spread[:, None]) <= tol
+    assert rel_err(ca, cb, spread) <= tol
+    assert rel_err(sa, sb) <= tol
+    if center == "mean":
+        assert_array_equal(Za[2], 0.0)
+
+
+@pytest.mark.parametrize("keep_stats", [False, True])
+@pytest.mark.parametrize("remainder", ["passthrough", "drop"])
+@pytest.mark.parametrize("affine", [False, True])
+def test_numba_equals_numpy_groups(keep_stats, remainder, affine, rng):
+    pytest.importorskip("numba")
+    X = rng.normal(1.0, 2.0, size=(120, 11))
+    groups = [[0, 1, 2, 3], [5, 6, 7], [9, 10]]  # columns 4 and 8 in no group
+    est = GroupNormalizer(
+        groups, keep_stats=keep_stats, remainder=remainder, affine=affine
+    ).fit(X)
+    out = {}
+    for engine in ("numpy", "numba"):
+        with config_context(engine=engine):
+            out[engine] = est.transform(X)
+    assert out["numba"].shape == out["numpy"].shape
+    assert rel_err(out["numba"], out["numpy"]) <= 1e-15
+
+
+def test_numba_equals_numpy_affine_transform(rng):
+    pytest.importorskip("numba")
+    X = rng.normal(size=(500, 32)) * np.arange(1, 33) + 100
+    est = LayerNormalizer(affine=True).fit(X)
+    out = {}
+    for engine in ("numpy", "numba"):
+        with config_context(engine=engine):
+            out[engine] = est.transform(X)
+    assert rel_err(out["numba"], out["numpy"]) <= 1e-15 * 100
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_engines_handle_special_rows(engine):
+    X = np.array(
+        [
+            [1.0, 2.0, 3.0, 4.0],
+            [np.nan, 1.0, 2.0, 4.0],  # NaN pivot
+            [1e-170, -2e-170, 3e-170, 0.0],  # sum of squares underflows
+            [1e200, -1e200, 3e200, 0.0],  # sum of squares overflows
+            [5.0, 5.0, 5.0, 5.0],  # constant
+            [np.nan] * 4,  # all NaN
+        ]
+    )
+    with config_context(engine=engine):
+        Z = layer_norm(X, eps=0)
+    with config_context(engine="numpy", n_threads=1):
+        Z_ref = layer_norm(X, eps=0)
+    assert rel_err(Z, Z_ref) <= 1e-15
+    assert_allclose(Z[2], Z[0] * 0 + layer_norm(X[2:3] * 1e170, eps=0)[0], rtol=1e-14)
+    assert_allclose(Z[3], layer_norm(X[3:4] * 1e-200, eps=0)[0], rtol=1e-14)
+    assert_array_equal(Z[4], 0.0)
+    assert np.isnan(Z[5]).all()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("center", ["mean", "median", None])
+@pytest.mark.parametrize("scale", ["std", "mad", "iqr", None])
+def test_inf_is_rejected_by_every_path(engine, center, scale):
+    X = np.arange(20.0).reshape(4, 5)
+    X[2, 3] = np.inf
+    with config_context(engine=engine):
+        with pytest.raises(ValueError, match="infinity"):
+            layer_norm(X, center=center, scale=scale)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_inf_in_a_column_of_no_group_is_rejected(engine):
+    X = np.arange(20.0).reshape(4, 5)
+    X[1, 4] = -np.inf
+    with config_context(engine=engine):
+        with pytest.raises(ValueError, match="infinity"):
+            group_norm(X, [[0, 1, 2]])
+
+
+# -- chunks and threads -------------------------------------------------------
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_many_chunks_equal_one_chunk(engine, n_threads, dtype, rng, monkeypatch):
+    X = rng.normal(3.0, 2.0, size=(100, 64)).astype(dtype)
+    X[rng.random(X.shape) < 0.01] = np.nan
+    X[40] = np.nan
+    with config_context(engine=engine, n_threads=1):
+        one, c1, s1 = layer_norm(X, return_stats=True)
+    monkeypatch.setattr(_engine, "CHUNK_BYTES", 7 * 64 * 8)
+    with config_context(engine=engine, n_threads=n_threads):
+        many, c2, s2 = layer_norm(X, return_stats=True)
+    tol = 1e-15 if dtype == np.float64 else 1e-6
+    assert rel_err(many, one) <= tol
+    assert_allclose(c2, c1, rtol=tol)
+    assert_allclose(s2, s1, rtol=tol)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("center", ["mean", "median", None])
+@pytest.mark.parametrize("scale", ["std", "mad", "iqr", None])
+def test_every_option_chunked_and_threaded(engine, center, scale, rng, many_chunks):
+    X = rng.normal(3.0, 2.0, size=(60, 64))
+    X[5, 3] = np.nan
+    with config_context(engine=engine, n_threads=2):
+        Z = layer_norm(X, center=center, scale=scale)
+    ref = [layer_norm(row[None], center=center, scale=scale)[0] for row in X]
+    assert rel_err(Z, np.array(ref)) <= 1e-15
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_error_in_a_worker_thread_is_raised(engine, rng, many_chunks):
+    X = rng.normal(size=(200, 64))
+    X[150, 7] = np.inf
+    with config_context(engine=engine, n_threads=2):
+        with pytest.raises(ValueError, match="infinity"):
+            layer_norm(X)
+        # The pool still works afterwards.
+        assert np.isfinite(layer_norm(X[:100])).all()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_copy_false_in_place(engine, n_threads, rng, many_chunks):
+    X = rng.normal(5.0, 2.0, size=(80, 64))
+    X[3, 0] = np.nan  # redone by the slow path: needs the raw row
+    X[60, 10] = 1e300  # overflowing sum of squares: slow path too
+    with config_context(engine=engine, n_threads=n_threads):
+        expected = layer_norm(X)
+        Xc = X.copy()
+        out = layer_norm(Xc, copy=False)
+        assert out is Xc
+        assert rel_err(Xc, expected) <= 1e-15
+        Xc = X.copy()
+        assert LayerNormalizer(copy=False).fit_transform(Xc) is Xc
+        assert rel_err(Xc, expected) <= 1e-15
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_fortran_ordered_input(engine, rng, many_chunks):
+    X = rng.normal(size=(50, 64))
+    with config_context(engine=engine):
+        assert rel_err(layer_norm(np.asfortranarray(X)), layer_norm(X)) <= 1e-15
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_fit_affine_chunked_equals_one_batch(engine, n_threads, rng, monkeypatch):
+    X = rng.normal(size=(200, 64)) * rng.uniform(1, 3, size=64) + rng.normal(size=64)
+    X[rng.random(X.shape) < 0.02] = np.nan
+    w = rng.uniform(0, 2, size=200)
+    with config_context(engine=engine, n_threads=1):
+        one = LayerNormalizer(affine=True).fit(X, sample_weight=w)
+    monkeypatch.setattr(_engine, "CHUNK_BYTES", 7 * 64 * 8)
+    with config_context(engine=engine, n_threads=n_threads):
+        many = LayerNormalizer(affine=True).fit(X, sample_weight=w)
+        group = GroupNormalizer([[0, 5, 9], list(range(20, 40))], affine=True)
+        group.fit(X, sample_weight=w)
+    assert_allclose(many.gain_, one.gain_, rtol=1e-12)
+    assert_allclose(many.bias_, one.bias_, rtol=1e-12, atol=1e-14)
+    with config_context(engine="numpy", n_threads=1):
+        ref = GroupNormalizer([[0, 5, 9], list(range(20, 40))], affine=True)
+        ref.fit(X, sample_weight=w)
+    assert_allclose(group.gain_, ref.gain_, rtol=1e-12)
+    assert_allclose(group.bias_, ref.bias_, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_iter_normalized_threads_in_order(engine, rng, many_chunks):
+    X = rng.normal(size=(100, 64))
+    spec = _engine.GroupSpec.single(64)
+    with config_context(engine=engine, n_threads=2):
+        chunks = list(_engine.iter_normalized(X, spec, "mean", "std", 1e-5))
+    assert [r.start for r, *_ in chunks] == list(range(0, 100, 7))
+    Z = np.vstack([z for _, z, _, _ in chunks])
+    assert rel_err(Z, layer_norm(X)) <= 1e-15
+
+
+def test_rms_normalizer_paths_agree(rng, many_chunks):
+    X = rng.normal(size=(60, 64))
+    outs = []
+    for engine in ENGINES:
+        with config_context(engine=engine, n_threads=2):
+            outs.append(RMSNormalizer().fit_transform(X))
+    expected = X / np.sqrt((X**2).mean(axis=1, keepdims=True) + 1e-5)
+    for Z in outs:
+        assert rel_err(Z, expected) <= 1e-14
+
+
+# -- memory ---------------------------------------------------------------------
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_transform_allocates_the_output_and_o_chunk_scratch(engine, dtype, rng):
+    X = rng.normal(size=(40_000, 128)).astype(dtype)  # 20 or 40 MB, many chunks
+    est = LayerNormalizer().fit(X[:5])
+    with config_context(engine=engine):
+        est.transform(X[:100])  # warm up (compilation, pools)
+        tracemalloc.start()
+        try:
+            Z = est.transform(X)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak <= 1.1 * Z.nbytes
+        tracemalloc.start()
+        try:
+            Z = est.transform(X, copy=False)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert Z is X
+        # In place: a copy of the chunk being worked on, per thread.
+        n_threads = sknorm._config.effective_n_threads()
+        assert peak <= 0.05 * X.nbytes + 2 * n_threads * _engine.CHUNK_BYTES
+
+
+def test_sknorm_exports_config():
+    for name in ("set_config", "get_config", "config_context"):
+        assert name in sknorm.__all__
