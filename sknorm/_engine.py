@@ -298,6 +298,13 @@ def affine_moments(X, w, spec, center, scale, eps):
             _normalize_rows(
                 x, z, C, S, slice(0, hi - lo), layout, center, scale, eps, affines
             )
+        if all_cols and kernels is not None and x.flags.c_contiguous:
+            fast = kernels.moments(x, z, w[lo:hi])
+            if fast is not None:
+                batch = AffineMoments(p)
+                batch.weight, batch.mean_z, batch.mean_x, batch.m2_z, batch.c_zx = fast
+                results[lo // step] = batch
+                return
         if not all_cols:
             x, z = x[:, cols], z[:, cols]
         results[lo // step] = AffineMoments._from_scratch(x, z, w[lo:hi])

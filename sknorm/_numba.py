@@ -219,3 +219,44 @@ def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads):
     else:
         _rows(X, Z, 0, n, *args, ss_small, C, S, bad, _scratch(X, width))
     return C, S, bad
+
+
+@njit(cache=True, nogil=True)
+def _moments(x, z, w):
+    m, p = z.shape
+    total = 0.0
+    sum_z = np.zeros(p)
+    sum_x = np.zeros(p)
+    for i in range(m):
+        wi = w[i]
+        total += wi
+        for j in range(p):
+            sum_z[j] += wi * z[i, j]
+            sum_x[j] += wi * x[i, j]
+    mean_z = np.zeros(p)
+    mean_x = np.zeros(p)
+    if total > 0:
+        mean_z = sum_z / total
+        mean_x = sum_x / total
+    m2_z = np.zeros(p)
+    c_zx = np.zeros(p)
+    for i in range(m):
+        wi = w[i]
+        for j in range(p):
+            dz = z[i, j] - mean_z[j]
+            m2_z[j] += wi * dz * dz
+            c_zx[j] += wi * dz * (x[i, j] - mean_x[j])
+    return total, sum_z, mean_z, mean_x, m2_z, c_zx
+
+
+def moments(x, z, w):
+    """Weighted regression moments of the columns of ``x`` on those of ``z``.
+
+    Returns ``(weight, mean_z, mean_x, m2_z, c_zx)`` as in
+    :class:`sknorm._engine.AffineMoments`, or None when the batch holds a NaN
+    (then the NaN-aware numpy code applies).
+    """
+    total, sum_z, mean_z, mean_x, m2_z, c_zx = _moments(x, z, w)
+    if not np.isfinite(sum_z).all():
+        return None
+    return np.full(z.shape[1], total), mean_z, mean_x, m2_z, c_zx
