@@ -138,10 +138,9 @@ def _normalize_block(x, out, center, scale, eps):
         srt.sort(axis=1)
         s = MAD_TO_STD * _median_sorted(srt)
     elif scale == "iqr":
-        if center != "median":
-            srt = np.sort(out, axis=1)
-        # (With center="median", srt holds the sorted rows of x: the IQR is
-        # invariant to the shift.)
+        # Percentiles of the deviations, not of x: interpolating between
+        # values near 1e8 would cost digits that the deviations keep.
+        srt = np.sort(out, axis=1)
         q25, q75 = _percentiles_sorted(srt, (0.25, 0.75))
         s = (q75 - q25) / IQR_TO_STD
 
