@@ -355,17 +355,15 @@ def transform(
         Z = X if not copy else np.empty(X.shape, dtype=X.dtype)
     else:
         Z = np.empty((n, layout.n_out), dtype=X.dtype)
-    S = None if scale is None else np.empty((n, layout.n_groups))
     n_threads = _config.effective_n_threads()
     kernels = _numba_kernels(X, Z, layout, center, scale)
     if kernels is not None:
-        C, S_nb = _transform_numba(
+        C, S = _transform_numba(
             kernels, X, Z, layout, center, scale, eps, gain, bias, n_threads
         )
-        if S is not None:
-            S = S_nb
-        return Z, C, S
+        return Z, C, (None if scale is None else S)
     C = np.empty((n, layout.n_groups))
+    S = None if scale is None else np.empty((n, layout.n_groups))
     affines = _group_affine(gain, bias, layout, Z.dtype)
     step = _chunk_rows(X.shape[1], X.itemsize)
 

@@ -35,8 +35,10 @@ _REASSOC = {"reassoc"}
 _PARALLEL_LOCK = threading.Lock()
 
 
-# The reductions are plain loops over ``t[lo:hi]`` (LLVM vectorizes them);
-# the callers cut long rows into blocks of BLOCK values.
+# The reductions work on a block of rows of the scratch ``T`` (one call per
+# block, not per row, so that short rows cost no call overhead); their inner
+# loops over a row are plain loops that LLVM vectorizes (``reassoc``). Rows
+# longer than BLOCK are summed by blocks of BLOCK values.
 @njit(fastmath=_REASSOC, cache=True, nogil=True)
 def _sum(t, lo, hi):
     s = 0.0
@@ -56,6 +58,53 @@ def _sums_dev(t, lo, hi, d):
     return s, s2
 
 
+@njit(fastmath=_REASSOC, cache=True, nogil=True)
+def _block_sums(T, nr, m, out):
+    """``out[i] = sum(T[i, :m])`` for the first ``nr`` rows (m <= BLOCK)."""
+    for i in range(nr):
+        t = T[i]
+        s = 0.0
+        for j in range(m):
+            s += t[j]
+        out[i] = s
+
+
+@njit(fastmath=_REASSOC, cache=True, nogil=True)
+def _block_sums_dev(T, nr, m, d, s1, s2):
+    """Sums and sums of squares of ``T[i, :m] - d[i]`` (m <= BLOCK)."""
+    for i in range(nr):
+        t = T[i]
+        di = d[i]
+        a = b = 0.0
+        for j in range(m):
+            v = np.float64(t[j] - di)
+            a += v
+            b += v * v
+        s1[i] = a
+        s2[i] = b
+
+
+@njit(cache=True, nogil=True)
+def _long_sums(T, nr, m, out):
+    for i in range(nr):
+        s = 0.0
+        for lo in range(0, m, BLOCK):
+            s += _sum(T[i], lo, min(m, lo + BLOCK))
+        out[i] = s
+
+
+@njit(cache=True, nogil=True)
+def _long_sums_dev(T, nr, m, d, s1, s2):
+    for i in range(nr):
+        a = b = 0.0
+        for lo in range(0, m, BLOCK):
+            u, v = _sums_dev(T[i], lo, min(m, lo + BLOCK), d[i])
+            a += u
+            b += v
+        s1[i] = a
+        s2[i] = b
+
+
 @njit(cache=True, nogil=True)
 def _any_dev(t, m, d, d2):
     for j in range(m):
@@ -67,102 +116,131 @@ def _any_dev(t, m, d, d2):
 @njit(cache=True, nogil=True)
 def _rows(
     X, Z, lo, hi, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
-    gain, bias, center, scale, eps, ss_small, C, S, bad, t,
+    gain, bias, center, scale, eps, ss_small, C, S, bad, T,
 ):  # fmt: skip
-    """Normalize rows ``lo:hi``; ``t`` is a scratch row (one per thread)."""
-    one = X.dtype.type(1)
-    zero = X.dtype.type(0)
+    """Normalize rows ``lo:hi``; ``T`` is a (rows, width) scratch block."""
+    typ = X.dtype.type
     sqrt_eps = np.sqrt(eps)
     affine = gain.shape[0] > 0
     n_groups = in_lo.shape[0]
-    for i in range(lo, hi):
-        x = X[i]
-        z = Z[i]
-        for g in range(n_groups):
-            a = in_lo[g]
-            m = in_hi[g] - a
-            xs = x[a : a + m]
-            zs = z[out_lo[g] : out_lo[g] + m]
-            p = xs[0] if center else zero
-            for j in range(m):
-                t[j] = xs[j] - p
-            d = d2 = zero
-            c = 0.0
+    R = T.shape[0]
+    delta = np.zeros(R)
+    d = np.zeros(R, dtype=X.dtype)
+    s1 = np.zeros(R)
+    s2 = np.zeros(R)
+    for g in range(n_groups):
+        a = in_lo[g]
+        m = in_hi[g] - a
+        o = out_lo[g]
+        for b0 in range(lo, hi, R):
+            nr = min(R, hi - b0)
+            for i in range(nr):
+                xs = X[b0 + i, a : a + m]
+                t = T[i]
+                p = xs[0] if center else typ(0)
+                for j in range(m):
+                    t[j] = xs[j] - p
             if center:
                 if m <= BLOCK:
-                    delta = _sum(t, 0, m)
+                    _block_sums(T, nr, m, delta)
                 else:
-                    delta = 0.0
-                    for lo_ in range(0, m, BLOCK):
-                        delta += _sum(t, lo_, min(m, lo_ + BLOCK))
-                delta /= m
-                d = x.dtype.type(delta)
+                    _long_sums(T, nr, m, delta)
+                for i in range(nr):
+                    d[i] = typ(delta[i] / m)
             # Corrected two-pass (as in sknorm._row_stats): the mean of the
             # residuals t - d is the rounding error of d.
             if m <= BLOCK:
-                s1, ss = _sums_dev(t, 0, m, d)
+                _block_sums_dev(T, nr, m, d, s1, s2)
             else:
-                s1 = ss = 0.0
-                for lo_ in range(0, m, BLOCK):
-                    b1, b2 = _sums_dev(t, lo_, min(m, lo_ + BLOCK), d)
-                    s1 += b1
-                    ss += b2
-            if center:
-                delta2 = s1 / m
-                d2 = x.dtype.type(delta2)
-                ss -= s1 * delta2
-                c = np.float64(p) + np.float64(d) + delta2
-                if not np.isfinite(c):
-                    bad[i, g] = True
-                    continue
-            r = one
-            if scale:
-                if ss < 0:  # rounding; NaN stays NaN
-                    ss = 0.0
-                s = np.sqrt(ss / m)
-                if not np.isfinite(s) or (
-                    eps == 0 and ss < ss_small and _any_dev(t, m, d, d2)
-                ):
-                    bad[i, g] = True
-                    continue
-                den = np.hypot(s, sqrt_eps)
-                if den == 0:
-                    den = 1.0
-                r = x.dtype.type(1.0 / den)
-                S[i, g] = s
-            C[i, g] = c
-            if affine:
-                gs = gain[a : a + m]
-                bs = bias[a : a + m]
-                for j in range(m):
-                    zs[j] = (((t[j] - d) - d2) * r) * gs[j] + bs[j]
-            else:
-                for j in range(m):
-                    zs[j] = ((t[j] - d) - d2) * r
-            if stat_c[g] >= 0:
-                z[stat_c[g]] = c
-            if scale and stat_s[g] >= 0:
-                z[stat_s[g]] = S[i, g]
-        for k in range(other.shape[0]):
-            if np.isinf(x[other[k]]):
-                bad[i, n_groups] = True
-        for k in range(rest_in.shape[0]):
-            z[rest_out[k]] = x[rest_in[k]]
+                _long_sums_dev(T, nr, m, d, s1, s2)
+            for i in range(nr):
+                row = b0 + i
+                t = T[i]
+                di = d[i]
+                ss = s2[i]
+                d2 = typ(0)
+                c = 0.0
+                if center:
+                    delta2 = s1[i] / m
+                    d2 = typ(delta2)
+                    ss -= s1[i] * delta2
+                    c = np.float64(X[row, a]) + np.float64(di) + delta2
+                    if not np.isfinite(c):
+                        bad[row, g] = True
+                        continue
+                r = typ(1)
+                if scale:
+                    if ss < 0:  # rounding; NaN stays NaN
+                        ss = 0.0
+                    sd = np.sqrt(ss / m)
+                    if not np.isfinite(sd) or (
+                        eps == 0 and ss < ss_small and _any_dev(t, m, di, d2)
+                    ):
+                        bad[row, g] = True
+                        continue
+                    den = np.hypot(sd, sqrt_eps)
+                    if den == 0:
+                        den = 1.0
+                    r = typ(1.0 / den)
+                    S[row, g] = sd
+                C[row, g] = c
+                zs = Z[row, o : o + m]
+                if affine:
+                    gs = gain[a : a + m]
+                    bs = bias[a : a + m]
+                    for j in range(m):
+                        zs[j] = (((t[j] - di) - d2) * r) * gs[j] + bs[j]
+                else:
+                    for j in range(m):
+                        zs[j] = ((t[j] - di) - d2) * r
+                if stat_c[g] >= 0:
+                    Z[row, stat_c[g]] = c
+                if scale and stat_s[g] >= 0:
+                    Z[row, stat_s[g]] = S[row, g]
+    if other.shape[0] or rest_in.shape[0]:
+        for i in range(lo, hi):
+            x = X[i]
+            z = Z[i]
+            for k in range(other.shape[0]):
+                if np.isinf(x[other[k]]):
+                    bad[i, n_groups] = True
+            for k in range(rest_in.shape[0]):
+                z[rest_out[k]] = x[rest_in[k]]
+
+
+#: Values in one scratch block (rows x width).
+SCRATCH = 8192
 
 
 @njit(cache=True, nogil=True)
 def _scratch(X, width):
-    """A scratch row placed half a page away from X modulo 4 KiB.
+    """A (rows, width) scratch block placed half a page away from X.
 
     Loads that seem to hit a just-stored address modulo 4096 ("4K aliasing")
-    stall; with some placements of the scratch row relative to the data the
+    stall; with some placements of the scratch relative to the data the
     kernel runs 1.7x slower. Half a page away is safe for every row length.
     """
+    rows = max(1, min(64, SCRATCH // max(1, width)))
     per_page = 4096 // X.itemsize
-    buf = np.empty(width + per_page, dtype=X.dtype)
+    buf = np.empty(rows * width + per_page, dtype=X.dtype)
     off = (X.ctypes.data + 2048 - buf.ctypes.data) % 4096
     k = off // X.itemsize
-    return buf[k : k + width]
+    return buf[k : k + rows * width].reshape((rows, width))
+
+
+@njit(cache=True, nogil=True)
+def _rows_serial(
+    X, Z, step, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
+    gain, bias, center, scale, eps, ss_small, C, S, bad, width,
+):  # fmt: skip
+    n = X.shape[0]
+    T = _scratch(X, width)
+    for lo in range(0, n, step):
+        _rows(
+            X, Z, lo, min(n, lo + step), in_lo, in_hi, out_lo,
+            stat_c, stat_s, other, rest_in, rest_out, gain, bias, center, scale,
+            eps, ss_small, C, S, bad, T,
+        )  # fmt: skip
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -173,11 +251,11 @@ def _rows_parallel(
     n = X.shape[0]
     n_chunks = (n + step - 1) // step
     for k in prange(n_chunks):
-        t = _scratch(X, width)
+        T = _scratch(X, width)
         _rows(
             X, Z, k * step, min(n, (k + 1) * step), in_lo, in_hi, out_lo,
-            stat_c, stat_s, other, rest_in, rest_out, gain, bias, center, scale, eps,
-            ss_small, C, S, bad, t,
+            stat_c, stat_s, other, rest_in, rest_out, gain, bias, center, scale,
+            eps, ss_small, C, S, bad, T,
         )  # fmt: skip
 
 
@@ -217,7 +295,7 @@ def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads):
         finally:
             _PARALLEL_LOCK.release()
     else:
-        _rows(X, Z, 0, n, *args, ss_small, C, S, bad, _scratch(X, width))
+        _rows_serial(X, Z, step, *args, ss_small, C, S, bad, width)
     return C, S, bad
 
 
