@@ -106,6 +106,18 @@ def _long_sums_dev(T, nr, m, d, s1, s2):
 
 
 @njit(cache=True, nogil=True)
+def _write(z, t, m, d, d2, r):
+    for j in range(m):
+        z[j] = ((t[j] - d) - d2) * r
+
+
+@njit(cache=True, nogil=True)
+def _write_affine(z, t, m, d, d2, r, gain, bias):
+    for j in range(m):
+        z[j] = (((t[j] - d) - d2) * r) * gain[j] + bias[j]
+
+
+@njit(cache=True, nogil=True)
 def _any_dev(t, m, d, d2):
     for j in range(m):
         if (t[j] - d) - d2 != 0:
@@ -132,6 +144,10 @@ def _rows(
         a = in_lo[g]
         m = in_hi[g] - a
         o = out_lo[g]
+        col_c = stat_c[g]
+        col_s = stat_s[g] if scale else -1
+        gs = gain[a : a + m] if affine else gain
+        bs = bias[a : a + m] if affine else bias
         for b0 in range(lo, hi, R):
             nr = min(R, hi - b0)
             for i in range(nr):
@@ -186,17 +202,13 @@ def _rows(
                 C[row, g] = c
                 zs = Z[row, o : o + m]
                 if affine:
-                    gs = gain[a : a + m]
-                    bs = bias[a : a + m]
-                    for j in range(m):
-                        zs[j] = (((t[j] - di) - d2) * r) * gs[j] + bs[j]
+                    _write_affine(zs, t, m, di, d2, r, gs, bs)
                 else:
-                    for j in range(m):
-                        zs[j] = ((t[j] - di) - d2) * r
-                if stat_c[g] >= 0:
-                    Z[row, stat_c[g]] = c
-                if scale and stat_s[g] >= 0:
-                    Z[row, stat_s[g]] = S[row, g]
+                    _write(zs, t, m, di, d2, r)
+                if col_c >= 0:
+                    Z[row, col_c] = c
+                if col_s >= 0:
+                    Z[row, col_s] = S[row, g]
     if other.shape[0] or rest_in.shape[0]:
         for i in range(lo, hi):
             x = X[i]
