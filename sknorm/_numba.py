@@ -258,17 +258,20 @@ def _rows_serial(
 @njit(parallel=True, cache=True, nogil=True)
 def _rows_parallel(
     X, Z, step, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
-    gain, bias, center, scale, eps, ss_small, C, S, bad, width,
+    gain, bias, center, scale, eps, ss_small, C, S, bad, width, n_tasks,
 ):  # fmt: skip
+    # A few tasks per thread, each with its own scratch (allocated once: for
+    # long rows it is large), working through consecutive chunks of rows.
     n = X.shape[0]
     n_chunks = (n + step - 1) // step
-    for k in prange(n_chunks):
+    for k in prange(n_tasks):
         T = _scratch(X, width)
-        _rows(
-            X, Z, k * step, min(n, (k + 1) * step), in_lo, in_hi, out_lo,
-            stat_c, stat_s, other, rest_in, rest_out, gain, bias, center, scale,
-            eps, ss_small, C, S, bad, T,
-        )  # fmt: skip
+        for c in range(k * n_chunks // n_tasks, (k + 1) * n_chunks // n_tasks):
+            _rows(
+                X, Z, c * step, min(n, (c + 1) * step), in_lo, in_hi, out_lo,
+                stat_c, stat_s, other, rest_in, rest_out, gain, bias, center,
+                scale, eps, ss_small, C, S, bad, T,
+            )  # fmt: skip
 
 
 def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads):
@@ -301,7 +304,8 @@ def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads):
             old = numba.get_num_threads()
             numba.set_num_threads(n_threads)
             try:
-                _rows_parallel(X, Z, step, *args, ss_small, C, S, bad, width)
+                n_tasks = min(-(-n // step), 4 * n_threads)
+                _rows_parallel(X, Z, step, *args, ss_small, C, S, bad, width, n_tasks)
             finally:
                 numba.set_num_threads(old)
         finally:
