@@ -44,8 +44,26 @@ from ._validation import check_sample_weight
 
 try:
     import array_api_compat
-except ImportError:  # pragma: no cover - scikit-learn ships a copy
-    from sklearn.externals import array_api_compat
+except ImportError:  # pragma: no cover - recent scikit-learn ships a copy
+    try:
+        from sklearn.externals import array_api_compat
+    except ImportError:  # scikit-learn 1.6 has none: the NumPy path only
+        array_api_compat = None
+
+
+def supported():
+    """Whether the Array API path can run here.
+
+    It needs ``array_api_compat`` (the ``array-api`` extra, or scikit-learn's
+    vendored copy) and SciPy >= 1.14, which scikit-learn's own array API
+    dispatch requires. Elsewhere every input takes the NumPy path, and the
+    estimators do not claim ``array_api_support``.
+    """
+    import scipy
+
+    major, minor = (int(p) for p in scipy.__version__.split(".")[:2])
+    return array_api_compat is not None and (major, minor) >= (1, 14)
+
 
 # Rows per chunk are chosen so that one float64 chunk is about this many bytes:
 # larger than the NumPy engine's chunks, since a GPU wants large kernels.
@@ -88,7 +106,7 @@ def get_namespace(X):
     array other than a NumPy array; otherwise (lists, DataFrames, sparse
     matrices, NumPy arrays, dispatch off) return None: the NumPy path.
     """
-    if not get_config().get("array_api_dispatch", False):
+    if array_api_compat is None or not get_config().get("array_api_dispatch", False):
         return None
     if array_api_compat.is_numpy_array(X) or not array_api_compat.is_array_api_obj(X):
         return None
@@ -97,7 +115,7 @@ def get_namespace(X):
 
 def _namespace_and_device(a):
     """Name of the namespace of ``a`` and its device; NumPy for non-arrays."""
-    if a is None or array_api_compat.is_numpy_array(a):
+    if a is None or array_api_compat is None or array_api_compat.is_numpy_array(a):
         return "numpy", "cpu"
     if not array_api_compat.is_array_api_obj(a):
         return "numpy", "cpu"

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from . import _array_api, _engine
 from ._validation import (
     FLOAT_DTYPES,
+    SparseInputError,
     check_bool,
     check_options,
     check_sample_weight,
@@ -36,7 +37,7 @@ def normalize_array(X, make_spec, center, scale, eps, copy):
         Z, C, S = _array_api.transform(X, make_spec(X), center, scale, eps, ns)
         return Z, C, (ns.xp.ones_like(C) if S is None else S)
     if sp.issparse(X) and not _sparse_ok(center, scale):
-        raise ValueError(sparse_message(center, False))
+        raise SparseInputError(sparse_message(center, False))
     X = check_array(
         X,
         accept_sparse=("csr", "csc"),
@@ -92,7 +93,7 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
     def _accept_sparse(self, X, center, scale):
         if sp.issparse(X):
             if not _sparse_ok(center, scale, self.affine):
-                raise ValueError(sparse_message(center, self.affine))
+                raise SparseInputError(sparse_message(center, self.affine))
             return ("csr", "csc")
         return False
 
@@ -425,5 +426,5 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
         tags.requires_fit = self._requires_fit()
         # Array API input (with array_api_dispatch) stays in its namespace and
         # on its device; see sknorm._array_api.
-        tags.array_api_support = True
+        tags.array_api_support = _array_api.supported()
         return tags

@@ -38,6 +38,16 @@ def check_bool(value, name):
         raise TypeError(f"Got {name}={value!r}, expected True or False.")
 
 
+class SparseInputError(TypeError, ValueError):
+    """Sparse input where the configuration would make it dense.
+
+    Both a ``TypeError`` (as scikit-learn's ``check_array`` raises for sparse
+    input it cannot take) and a ``ValueError`` (as ``StandardScaler`` raises
+    for sparse input it cannot center), so that code and checks catching
+    either keep working.
+    """
+
+
 def sparse_message(center, affine):
     """Why sparse input is refused, naming the parameter to change."""
     if center is not None:
