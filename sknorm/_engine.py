@@ -27,9 +27,11 @@ import scipy.sparse as sp
 from . import _config
 from ._row_stats import _INF_MESSAGE, denominator, normalize_block
 
-# Rows per chunk are chosen so that one chunk of one group is about this many
-# bytes: large enough to amortize Python overhead, small enough to stay in cache.
-CHUNK_BYTES = 2**21
+# Rows per chunk are chosen so that one chunk is about this many bytes: large
+# enough to amortize the Python overhead and the GIL hand-offs between threads
+# (measured best at 4 MiB on a 2-core machine with 1 MiB L2 per core, 32 MiB L3),
+# small enough to stay in cache.
+CHUNK_BYTES = 2**22
 
 
 @dataclass(frozen=True)
