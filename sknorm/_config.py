@@ -5,7 +5,8 @@ beyond rounding (the engines agree to about 1e-16 relative in float64):
 
 ``engine``
     ``"auto"`` (default): the compiled numba kernels when numba is installed
-    (``pip install sknorm[fast]``), else numpy. ``"numpy"``: always the pure
+    (``pip install sknorm[fast]``) and the input has at least 32768 values,
+    else numpy. ``"numpy"``: always the pure
     numpy chunked engine. ``"numba"``: always numba (an ImportError at
     transform time if it is not installed). The environment variable
     ``SKNORM_ENGINE`` sets the default at import.
@@ -95,7 +96,8 @@ def set_config(engine=None, n_threads=None):
     ----------
     engine : {"auto", "numpy", "numba"}, default=None
         How dense input is normalized. ``"auto"``: the compiled numba kernels
-        when numba is installed (``pip install sknorm[fast]``), else numpy.
+        when numba is installed (``pip install sknorm[fast]``) and the input
+        has at least 32768 values, else numpy.
         ``"numpy"``: the pure numpy engine. ``"numba"``: numba, an ImportError
         at transform time if it is missing. None leaves it unchanged.
     n_threads : int, default=None

@@ -104,13 +104,29 @@ class _Layout:
     input column in no group (checked for inf).
     """
 
+    _EMPTY = np.empty(0, dtype=np.intp)
+
     def __init__(self, spec, center, scale, keep_stats):
         keep = np.asarray(spec.keep)
+        p = spec.n_features
         self.n_groups = len(spec.indices)
-        self.in_cols = spec.slices()
+        # The common case, one group of all columns, without numpy calls (this
+        # is per-call overhead on small inputs).
+        whole = (
+            self.n_groups == 1
+            and keep.size == p
+            and spec.indices[0].size == p
+            and p > 0
+            and spec.indices[0][0] == 0
+            and spec.indices[0][-1] == p - 1
+            and (p < 3 or bool((np.diff(spec.indices[0]) == 1).all()))
+        )
+        self.in_cols = [slice(0, p)] if whole else spec.slices()
         self.out_cols = []
         for cols in self.in_cols:
-            if isinstance(cols, slice):
+            if whole:
+                self.out_cols.append(slice(0, p))
+            elif isinstance(cols, slice):
                 lo = int(np.searchsorted(keep, cols.start))
                 self.out_cols.append(slice(lo, lo + cols.stop - cols.start))
             else:
@@ -128,11 +144,13 @@ class _Layout:
                 base + (center is not None) if (n_stats and scale is not None) else None
             )
             self.stat_cols.append((c_col, s_col))
-        in_group = spec.in_group
-        self.other = np.flatnonzero(~in_group)
+        self.keep_all = keep.size == p
+        if whole:
+            self.other = self.rest_in = self.rest_out = self._EMPTY
+            return
+        self.other = np.flatnonzero(~spec.in_group)
         self.rest_in = np.intersect1d(self.other, keep)
         self.rest_out = np.searchsorted(keep, self.rest_in)
-        self.keep_all = keep.size == spec.n_features
 
     def numba_arrays(self):
         """The layout as int64 arrays for :func:`sknorm._numba.normalize`."""
@@ -379,6 +397,9 @@ def transform(
 # -- numba ---------------------------------------------------------------------
 _SUPPORTED_BY_NUMBA = {("mean", "std"), (None, "std"), ("mean", None)}
 
+#: With engine="auto", inputs with fewer values use numpy.
+NUMBA_MIN_SIZE = 2**15
+
 
 def _numba_kernels(X, Z, layout, center, scale):
     """The numba module if the config asks for it and it applies, else None."""
@@ -394,6 +415,10 @@ def _numba_kernels(X, Z, layout, center, scale):
                 "or use sknorm.set_config(engine='auto')."
             ) from exc
     else:
+        if X.size < NUMBA_MIN_SIZE:
+            # "auto": small inputs gain nothing from the kernels, and the
+            # first call would pay their compilation.
+            return None
         _numba = _import_numba()
         if _numba is None:
             return None
