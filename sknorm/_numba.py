@@ -106,18 +106,6 @@ def _long_sums_dev(T, nr, m, d, s1, s2):
 
 
 @njit(cache=True, nogil=True)
-def _write(z, t, m, d, d2, r):
-    for j in range(m):
-        z[j] = ((t[j] - d) - d2) * r
-
-
-@njit(cache=True, nogil=True)
-def _write_affine(z, t, m, d, d2, r, gain, bias):
-    for j in range(m):
-        z[j] = (((t[j] - d) - d2) * r) * gain[j] + bias[j]
-
-
-@njit(cache=True, nogil=True)
 def _any_dev(t, m, d, d2):
     for j in range(m):
         if (t[j] - d) - d2 != 0:
@@ -133,6 +121,7 @@ def _rows(
     """Normalize rows ``lo:hi``; ``T`` is a (rows, width) scratch block."""
     typ = X.dtype.type
     sqrt_eps = np.sqrt(eps)
+    no_eps = eps == 0
     affine = gain.shape[0] > 0
     n_groups = in_lo.shape[0]
     R = T.shape[0]
@@ -189,26 +178,41 @@ def _rows(
                     if ss < 0:  # rounding; NaN stays NaN
                         ss = 0.0
                     sd = np.sqrt(ss / m)
-                    if not np.isfinite(sd) or (
-                        eps == 0 and ss < ss_small and _any_dev(t, m, di, d2)
-                    ):
+                    if not np.isfinite(sd):
                         bad[row, g] = True
                         continue
-                    den = np.hypot(sd, sqrt_eps)
+                    if no_eps and ss < ss_small:
+                        if _any_dev(t, m, di, d2):
+                            bad[row, g] = True
+                            continue
+                    var = ss / m
+                    if var < 1e300:
+                        # == hypot(sd, sqrt(eps)) to an ulp, without a libm call
+                        den = np.sqrt(var + eps)
+                    else:
+                        den = np.hypot(sd, sqrt_eps)
                     if den == 0:
                         den = 1.0
                     r = typ(1.0 / den)
                     S[row, g] = sd
                 C[row, g] = c
+                # Inline loops: a call per row costs as much as the row.
                 zs = Z[row, o : o + m]
                 if affine:
-                    _write_affine(zs, t, m, di, d2, r, gs, bs)
+                    for j in range(m):
+                        zs[j] = (((t[j] - di) - d2) * r) * gs[j] + bs[j]
                 else:
-                    _write(zs, t, m, di, d2, r)
-                if col_c >= 0:
-                    Z[row, col_c] = c
-                if col_s >= 0:
-                    Z[row, col_s] = S[row, g]
+                    for j in range(m):
+                        zs[j] = ((t[j] - di) - d2) * r
+            # Kept statistics, outside the row loop above (stores to columns
+            # unknown at compile time there cost a third of the kernel's time).
+            # Rows flagged bad get theirs from the slow path later.
+            if col_c >= 0:
+                for i in range(nr):
+                    Z[b0 + i, col_c] = C[b0 + i, g]
+            if col_s >= 0:
+                for i in range(nr):
+                    Z[b0 + i, col_s] = S[b0 + i, g]
     if other.shape[0] or rest_in.shape[0]:
         for i in range(lo, hi):
             x = X[i]
