@@ -1,9 +1,12 @@
 """Per-sample center and scale statistics: stable, NaN-aware, chunk-local.
 
-Everything here works on one *block*: a 2-D float64 array holding some rows of
-one column group. :func:`normalize_block` writes the normalized block and returns
-the per-row center and scale. The engine (:mod:`sknorm._engine`) cuts the data
-into row chunks and column groups and calls it.
+Everything here works on one *block*: a 2-D float64 or float32 array holding
+some rows of one column group. :func:`normalize_block` writes the normalized
+block into the output (no full-size temporary: BLAS ``gemv``/``dot`` row sums
+and ``ger`` per-row subtractions work in place) and returns the per-row center
+and scale. The engine (:mod:`sknorm._engine`) cuts the data into row chunks
+and column groups and calls it, on several threads; :mod:`sknorm._numba` holds
+compiled kernels with the same arithmetic.
 
 Numerics
 --------
