@@ -121,7 +121,6 @@ def _rows(
     """Normalize rows ``lo:hi``; ``T`` is a (rows, width) scratch block."""
     typ = X.dtype.type
     sqrt_eps = np.sqrt(eps)
-    no_eps = eps == 0
     affine = gain.shape[0] > 0
     n_groups = in_lo.shape[0]
     R = T.shape[0]
@@ -181,7 +180,7 @@ def _rows(
                     if not np.isfinite(sd):
                         bad[row, g] = True
                         continue
-                    if no_eps and ss < ss_small:
+                    if ss < ss_small:
                         if _any_dev(t, m, di, d2):
                             bad[row, g] = True
                             continue
@@ -194,6 +193,9 @@ def _rows(
                     if den == 0:
                         den = 1.0
                     r = typ(1.0 / den)
+                    if not np.isfinite(r):  # tiny eps: divide (slow path)
+                        bad[row, g] = True
+                        continue
                     S[row, g] = sd
                 C[row, g] = c
                 # Inline loops: a call per row costs as much as the row.
@@ -295,8 +297,10 @@ def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads):
     bad = np.zeros((n, n_groups + 1), dtype=np.bool_)
     widths = layout[1] - layout[0]
     width = max(1, int(widths.max())) if widths.size else 1
-    # The sums of squares are float64 whatever the dtype.
-    ss_small = float(np.finfo(np.float64).tiny / np.finfo(np.float64).eps)
+    # Below this (float64) sum of squares, a row may have lost digits to
+    # underflow or to deviations in the dtype's subnormal range.
+    info = np.finfo(X.dtype)
+    ss_small = float(info.tiny / info.eps)
     args = (*layout, gain, bias, center == "mean", scale == "std", float(eps))
     n_threads = min(n_threads, numba.config.NUMBA_NUM_THREADS)
     # Rows per parallel task: about 256 KiB of input.

@@ -150,12 +150,16 @@ def _normalize_block(x, out, center, scale, eps):
     bad = ~np.isfinite(c)
     if s is not None:
         bad |= ~np.isfinite(s)
-        if scale == "std" and eps == 0:
-            # Without eps a tiny row's sum of squares may have underflowed
-            # (even to 0): redo those rows rescaled, unless truly constant.
-            small = np.flatnonzero(ss < _ss_small(dtype))
-            if small.size:
-                bad[small] |= (out[small] != 0).any(axis=1)
+        # Rows of tiny values: a sum of squares that may have underflowed (even
+        # to 0), or deviations near the subnormal range, lose digits here.
+        # Redo them rescaled, unless they are truly constant.
+        if scale == "std":
+            tiny = ss < _ss_small(dtype)
+        else:
+            tiny = (s > 0) & (s < _ss_small(dtype))
+        tiny = np.flatnonzero(tiny & ~bad)
+        if tiny.size:
+            bad[tiny] = (out[tiny] != 0).any(axis=1)
     if center == "median" or scale in ("mad", "iqr"):
         # Robust statistics can stay finite around a NaN or an inf (the
         # median of [1, 2, inf] is 2): check the ends of the sorted rows.
@@ -163,21 +167,26 @@ def _normalize_block(x, out, center, scale, eps):
     elif center is scale is None:
         # Nothing was computed from the data: check it for inf directly.
         bad |= np.isinf(out).any(axis=1)
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        c_bad, s_bad, dev = _slow_rows(x[rows].astype(np.float64), center, scale)
+    rows = np.flatnonzero(bad)
+    if rows.size:
+        c_bad, s_bad, z_bad = _slow_rows(
+            x[rows].astype(np.float64), center, scale, eps
+        )
         c[rows] = c_bad
         if s is not None:
             s[rows] = s_bad
-        out[rows] = dev
     if s is not None:
         d = denominator(s, eps)
-        if bad.any():
-            # Deviations of redone rows may be outside the output dtype's
-            # range before division: divide those rows in float64.
-            out[rows] = dev / d[rows, None]
-            d[rows] = 1.0
+        d[rows] = 1.0
+        # Where 1 / d is beyond the dtype's range (eps == 0 and a tiny
+        # robust scale, or a tiny eps), divide instead of multiplying.
+        huge = np.flatnonzero(d < 4 / np.finfo(dtype).max)
+        if huge.size:
+            out[huge] = out[huge] / d[huge, None]
+            d[huge] = 1.0
         scale_rows(out, (1.0 / d).astype(dtype))
+    if rows.size:
+        out[rows] = z_bad
     return c, s
 
 
@@ -318,26 +327,33 @@ def _einsum_vecdot(a, b):  # pragma: no cover - numpy < 2.0
 _vecdot = getattr(np, "vecdot", _einsum_vecdot)
 
 
-def _slow_rows(x, center, scale):
-    """NaN-aware, overflow-safe statistics for a few rows (a fresh copy ``x``).
+def _slow_rows(x, center, scale, eps):
+    """NaN-aware, overflow- and underflow-safe normalization of a few rows.
 
-    Returns the centers, the scales (or None) and the deviations about the
-    centers. Raises ValueError if a row holds inf.
+    ``x`` is a fresh float64 copy. Each row is first multiplied by a power of
+    two (exact) that brings its largest magnitude into [0.5, 1), so that
+    neither the sums nor the squares can overflow or underflow; the center
+    and scale are scaled back, and the normalized values are computed at the
+    rescaled size, with ``eps`` rescaled to match. Returns the centers, the
+    scales (or None) and the normalized rows (the deviations when ``scale``
+    is None). Raises ValueError if a row holds inf.
     """
     if np.isinf(x).any():
         raise ValueError(_INF_MESSAGE)
     nan = np.isnan(x)
+    all_nan = nan.all(axis=1)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
+        m = np.nanmax(np.abs(x), axis=1)
+        _, e = np.frexp(np.where(m > 0, m, 1.0))
+        e = np.where(np.isfinite(m), e, 0)
+        x = np.ldexp(x, -e[:, None])
         if center == "mean":
-            first = np.argmax(~nan, axis=1)
-            pivot = x[np.arange(x.shape[0]), first]
-            pivot = np.where(np.isnan(pivot), 0.0, pivot)
-            r = x - pivot[:, None]
-            m = _row_absmax(r)
-            delta = m * np.nanmean(r / m[:, None], axis=1)
-            dev = r - delta[:, None]
-            c = pivot + delta
+            delta = np.nanmean(x, axis=1)
+            dev = x - delta[:, None]
+            delta2 = np.nanmean(dev, axis=1)
+            dev -= delta2[:, None]
+            c = delta + delta2
         elif center == "median":
             c = np.nanmedian(x, axis=1)
             dev = x - c[:, None]
@@ -345,22 +361,22 @@ def _slow_rows(x, center, scale):
             c = np.zeros(x.shape[0])
             dev = x
         s = None
-        if scale == "std":
-            m = _row_absmax(dev)
-            s = m * np.sqrt(np.nanmean((dev / m[:, None]) ** 2, axis=1))
-        elif scale == "mad":
-            s = MAD_TO_STD * np.nanmedian(np.abs(dev), axis=1)
-        elif scale == "iqr":
-            q25, q75 = np.nanpercentile(dev, [25, 75], axis=1)
-            s = (q75 - q25) / IQR_TO_STD
-    all_nan = nan.all(axis=1)
+        if scale is None:
+            z = np.ldexp(dev, e[:, None])
+        else:
+            if scale == "std":
+                s = np.sqrt(np.nanmean(dev**2, axis=1))
+            elif scale == "mad":
+                s = MAD_TO_STD * np.nanmedian(np.abs(dev), axis=1)
+            else:
+                q25, q75 = np.nanpercentile(dev, [25, 75], axis=1)
+                s = (q75 - q25) / IQR_TO_STD
+            # sqrt(s**2 + eps) at the scale of the data is 2**e times this.
+            d = np.hypot(s, np.ldexp(np.sqrt(eps), -e))
+            z = dev / np.where(d > 0, d, 1.0)[:, None]
+            s = np.ldexp(s, e)
+        c = np.ldexp(c, e)
     c[all_nan] = np.nan
     if s is not None:
         s[all_nan] = np.nan
-    return c, s, dev
-
-
-def _row_absmax(r):
-    """Row-wise max |r| ignoring NaN, with 0 (and all-NaN) replaced by 1."""
-    m = np.nanmax(np.abs(r), axis=1)
-    return np.where((m > 0) & np.isfinite(m), m, 1.0)
+    return c, s, z

@@ -280,6 +280,35 @@ def test_engines_handle_special_rows(engine):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_engines_handle_tiny_rows_and_tiny_eps(engine, dtype):
+    """Scale invariance down to the subnormal range, and 1 / d beyond the dtype.
+
+    ``x * 2**k`` is exact, so a tiny row must give the same output and kept
+    statistics ``2**-k`` times those of its scaled copy, whatever ``eps``
+    (with eps > 0 the output is ~0, but the kept std must still be right).
+    """
+    tiny = 1e-40 if dtype == np.float32 else 1e-300
+    X = (np.array([[0.0, 1.0, 3.0, -2.0], [5.0, 5.0, 5.0, 5.0]]) * tiny).astype(dtype)
+    k = 100 if dtype == np.float32 else 900
+    rtol = 1e-5 if dtype == np.float32 else 1e-14
+    with config_context(engine=engine):
+        Z_big, C_big, S_big = layer_norm(X * dtype(2.0**k), eps=0.0, return_stats=True)
+        for eps in (0.0, float(np.finfo(np.float64).smallest_subnormal), 1e-5):
+            Z, C, S = layer_norm(X, eps=eps, return_stats=True)
+            assert np.isfinite(Z).all(), (eps, Z)
+            assert_allclose(np.ldexp(S, k), S_big, rtol=rtol)
+            assert_allclose(np.ldexp(C, k), C_big, rtol=rtol)
+            if eps == 0:
+                assert_allclose(Z, Z_big, rtol=rtol)
+            else:  # the formula, in float64 (the statistics are checked above)
+                dev = X.astype(np.float64) - C[:, None]
+                Z_ref = dev / np.hypot(S, np.sqrt(eps))[:, None]
+                assert_allclose(Z, Z_ref, rtol=rtol, atol=0)
+            assert_array_equal(Z[1], 0.0)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("center", ["mean", "median", None])
 @pytest.mark.parametrize("scale", ["std", "mad", "iqr", None])
 def test_inf_is_rejected_by_every_path(engine, center, scale):

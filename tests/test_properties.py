@@ -307,16 +307,6 @@ def test_matches_extended_precision_reference(case, reference):
         assert_within(C, C_ref.astype(np.float64), tol_c, "kept centers")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Bug: with eps > 0, normalize_block (sknorm/_row_stats.py) only redoes "
-        "rows whose sum of squares underflowed when eps == 0, so the kept or "
-        "returned std of a row of values below ~1e-154 is inaccurate or 0 "
-        "(layer_norm([[0, 1e-170]], return_stats=True)[2] is [0.], not "
-        "[5e-171]); the normalized output is unaffected."
-    ),
-)
 @with_reference
 @given(case=estimator_cases())
 @example(case=(np.array([[0.0, 1e-170]]), LayerNormalizer(keep_stats=True), [[0, 1]]))
@@ -768,18 +758,6 @@ def tiny_rows(draw):
     return X, center, scale
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Bug: normalize_block (sknorm/_row_stats.py) multiplies by 1 / d cast to "
-        "the output dtype, which overflows when the denominator d is below "
-        "1 / finfo(dtype).max (eps=0 and a row scale below ~5.6e-309 in float64, "
-        "~2.9e-39 in float32): finite input gives inf, and NaN (0 * inf) where "
-        "the deviation is 0. layer_norm(np.float32([[0, 1e-40, 2e-40]]), eps=0) "
-        "is [[-inf, nan, inf]]; the float64 std is redone by the slow path, "
-        "robust scales are not."
-    ),
-)
 @given(case=tiny_rows())
 @example(case=(np.array([[0, 1e-40, 2e-40]], dtype=np.float32), "mean", "std"))
 @example(case=(np.array([[0, 2e-309, 4e-309]]), "median", "mad"))
