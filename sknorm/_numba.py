@@ -6,14 +6,15 @@ case (``center`` in {"mean", None}, ``scale`` in {"std", None}, groups of
 contiguous columns) and compute, row by row and in one sweep over memory, the
 same arithmetic as the numpy engine in :mod:`sknorm._row_stats`:
 
-* ``t = x - pivot`` (pivot: the row's first value; exact for nearby values),
-* ``delta = sum(t) / n``; then, from ``v = t - delta``, ``delta2 = sum(v) / n``
+* ``delta = sum(x) / n`` rounded to the dtype; then, from ``v = x - delta``
+  (exact or nearly so: ``delta`` is close to the values), ``delta2 = sum(v) / n``
   and ``ss = sum(v**2) - sum(v) * delta2`` (the corrected two-pass formula of
   Chan, Golub & LeVeque), each summed in blocks of :data:`BLOCK` values whose
   partial sums are added in float64 (the error stays about ``1e-16`` relative
   for rows of any length),
-* ``out = ((t - delta) - delta2) * (1 / hypot(sqrt(ss / n), sqrt(eps)))``,
-  then ``* gain + bias``.
+* ``out = ((x - delta) - delta2) * (1 / sqrt(ss / n + eps))`` (``hypot``
+  where that could overflow), then ``* gain + bias``; the center is
+  ``delta + delta2``.
 
 Only the additions inside a block are reassociated (vectorized); the
 subtractions and products are done exactly as written. A row whose statistics
@@ -141,9 +142,8 @@ def _rows(
             for i in range(nr):
                 xs = X[b0 + i, a : a + m]
                 t = T[i]
-                p = xs[0] if center else typ(0)
                 for j in range(m):
-                    t[j] = xs[j] - p
+                    t[j] = xs[j]
             if center:
                 if m <= BLOCK:
                     _block_sums(T, nr, m, delta)
@@ -168,7 +168,7 @@ def _rows(
                     delta2 = s1[i] / m
                     d2 = typ(delta2)
                     ss -= s1[i] * delta2
-                    c = np.float64(X[row, a]) + np.float64(di) + delta2
+                    c = np.float64(di) + delta2
                     if not np.isfinite(c):
                         bad[row, g] = True
                         continue

@@ -10,20 +10,21 @@ compiled kernels with the same arithmetic.
 
 Numerics
 --------
-* Mean centering uses a *shifted, corrected two-pass* scheme: each row is
-  first shifted by a pivot (its first value), the mean ``delta`` of the shifted
-  residuals is computed and subtracted, then the mean ``delta2`` of what is
-  left (the rounding error of ``delta``) is subtracted too and taken out of the
-  sum of squares (the corrected two-pass formula of Chan, Golub & LeVeque,
-  ``sum(v**2) - sum(v)**2 / n``). The center is
-  ``pivot + delta + delta2`` but the output is ``((x - pivot) - delta) -
-  delta2``, so the center is never rounded before it is subtracted: a row
-  ``1e12 + N(0, 1)`` keeps full precision relative to its spread (about 1e-16),
-  and a constant row gives exactly zero. ``E[x**2] - E[x]**2`` is never used.
+* Mean centering uses the *corrected two-pass* scheme: the row mean
+  ``delta`` is computed and subtracted, then the mean ``delta2`` of what is
+  left (the rounding error of ``delta``, computed from values of the size of
+  the spread, so accurately) is subtracted too and taken out of the sum of
+  squares (the corrected two-pass formula of Chan, Golub & LeVeque,
+  ``sum(v**2) - sum(v)**2 / n``). The center is ``delta + delta2`` but the
+  output is ``(x - delta) - delta2``, so the center is never rounded before
+  it is subtracted: a row ``1e12 + N(0, 1)`` keeps full precision relative
+  to its spread (about 1e-16), and a constant row gives exactly zero (``x -
+  delta`` is exact when ``delta`` is within a factor of 2 of ``x``, and then
+  ``delta2`` is that exact difference). ``E[x**2] - E[x]**2`` is never used.
 * Row sums are BLAS sums over blocks of :data:`BLOCK` values, added in float64
   (float32 data is normalized in float32 with float64 statistics).
-* The denominator is ``hypot(s, sqrt(eps)) == sqrt(s**2 + eps)``, which cannot
-  overflow for large ``s``.
+* The denominator is ``sqrt(s**2 + eps)``, computed as ``hypot(s, sqrt(eps))``
+  where ``s**2`` could overflow or underflow.
 * Rows whose fast-path statistics are not finite (a NaN or inf in the row, or a
   sum of squares that overflowed or underflowed) are recomputed by a NaN-aware,
   rescaled slow path; an ``inf`` in the data raises a ``ValueError`` there. No
@@ -53,10 +54,18 @@ _SS_SMALL = np.finfo(np.float64).tiny / np.finfo(np.float64).eps
 def denominator(scale, eps):
     """Return ``sqrt(scale**2 + eps)`` without overflow, with 0 replaced by 1.
 
+    ``scale`` is a float64 array (NaN stays NaN).
+
     A zero denominator only happens for ``eps == 0`` and a constant row; that
     row is then left at its centered value (zeros), never divided by zero.
     """
-    d = np.hypot(scale, np.sqrt(eps))
+    scale = np.asarray(scale, dtype=np.float64)
+    # sqrt(s * s + eps) is as accurate as hypot and several times faster;
+    # hypot only where s * s could overflow or underflow.
+    d = np.sqrt(scale * scale + eps)
+    big = np.flatnonzero(~((scale < 1e150) & (scale > 1e-150)))
+    if big.size:
+        d[big] = np.hypot(scale[big], np.sqrt(eps))
     if eps == 0:
         d = np.where(d == 0, 1.0, d)
     return d
@@ -98,12 +107,10 @@ def _normalize_block(x, out, center, scale, eps):
         # The slow path below needs the raw values of the rows it redoes.
         x = x.copy()
     if center == "mean":
-        pivot = x[:, 0]
-        sub_rows(out, x, pivot.astype(dtype, copy=False))
-        delta = row_sum(out)
+        delta = row_sum(x)
         delta /= n_cols
         delta = delta.astype(dtype)
-        sub_rows(out, out, delta)
+        sub_rows(out, x, delta)
         # Corrected two-pass: the mean of the residuals is the rounding error
         # of ``delta`` (about eps * |delta|); subtract it too, and take it out
         # of the sum of squares (Chan, Golub & LeVeque's correction).
@@ -115,8 +122,7 @@ def _normalize_block(x, out, center, scale, eps):
         if scale == "std":
             ss -= s1 * delta2
             np.maximum(ss, 0.0, out=ss)
-        c = pivot.astype(np.float64)
-        c += delta
+        c = delta.astype(np.float64)
         c += delta2
     elif center == "median":
         # Order statistics from a sorted copy of the block (numpy's SIMD sort
@@ -169,9 +175,7 @@ def _normalize_block(x, out, center, scale, eps):
         bad |= np.isinf(out).any(axis=1)
     rows = np.flatnonzero(bad)
     if rows.size:
-        c_bad, s_bad, z_bad = _slow_rows(
-            x[rows].astype(np.float64), center, scale, eps
-        )
+        c_bad, s_bad, z_bad = _slow_rows(x[rows].astype(np.float64), center, scale, eps)
         c[rows] = c_bad
         if s is not None:
             s[rows] = s_bad
