@@ -535,11 +535,19 @@ def affine_moments(X, w, spec, center, scale, eps, ns):
         mean_x = xp.sum(wv * x0, axis=0) / safe
         dz = xp.where(valid, z0 - mean_z, zero)
         dx = xp.where(valid, x0 - mean_x, zero)
-        batch = AffineMoments(0)
-        batch.weight = to_numpy(weight).astype(np.float64)
-        batch.mean_z = to_numpy(mean_z).astype(np.float64)
-        batch.mean_x = to_numpy(mean_x).astype(np.float64)
-        batch.m2_z = to_numpy(xp.sum(wv * dz * dz, axis=0)).astype(np.float64)
-        batch.c_zx = to_numpy(xp.sum(wv * dz * dx, axis=0)).astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):  # checked below
+            m2_z, c_zx = xp.sum(wv * dz * dz, axis=0), xp.sum(wv * dz * dx, axis=0)
+        batch = AffineMoments._from_arrays(
+            *(
+                to_numpy(a).astype(np.float64)
+                for a in (weight, mean_z, mean_x, m2_z, c_zx)
+            )
+        )
+        if batch._bad().any():
+            # The sums overflowed (|z| or |x| too large to square): the NumPy
+            # moments of this chunk, which rescale those features exactly.
+            batch = AffineMoments.from_batch(
+                to_numpy(x), to_numpy(z), to_numpy(w[rows])
+            )
         total.merge(batch)
     return total

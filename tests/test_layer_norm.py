@@ -1,5 +1,7 @@
 """LayerNormalizer and layer_norm: semantics, numerics, inputs, affine, stats."""
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -327,6 +329,48 @@ def test_partial_fit_equals_fit(Estimator, rng):
     assert inc.n_samples_seen_ == full.n_samples_seen_ == 503
     assert_allclose(inc.gain_, full.gain_, rtol=1e-12)
     assert_allclose(inc.bias_, full.bias_, rtol=1e-12, atol=1e-14)
+
+
+def _exact_wls(z, x, w):
+    """Weighted least-squares slope and intercept of x on z, in exact rationals."""
+    z, x, w = ([Fraction(float(v)) for v in a] for a in (z, x, w))
+    total = sum(w)
+    mz = sum(wi * zi for wi, zi in zip(w, z, strict=True)) / total
+    mx = sum(wi * xi for wi, xi in zip(w, x, strict=True)) / total
+    szz = sum(wi * (zi - mz) ** 2 for wi, zi in zip(w, z, strict=True))
+    szx = sum(wi * (zi - mz) * (xi - mx) for wi, zi, xi in zip(w, z, x, strict=True))
+    slope = szx / szz
+    return float(slope), float(mx - slope * mz), float(abs(mx) + abs(slope * mz))
+
+
+@pytest.mark.parametrize("center, scale", [("mean", None), ("median", "mad")])
+def test_affine_huge_values_exact_and_mergeable(center, scale, rng):
+    # Normalized values near 1e300 (no scale, or a MAD that is 0 in some rows):
+    # z*z and z*x overflow unless the moments are rescaled. Regression test for
+    # gain_/bias_ that were NaN.
+    X = rng.normal(size=(40, 5)) * 1e300
+    X[::4] = rng.normal(size=(10, 5))  # ordinary rows mixed in
+    X[1::8, :3] = 0.0  # MAD 0 in these rows: z = x / sqrt(eps)
+    w = rng.uniform(0.5, 2.0, size=40)
+    kwargs = {"center": center, "scale": scale, "eps": 1e-5}
+    ln = LayerNormalizer(affine=True, **kwargs).fit(X, sample_weight=w)
+    assert np.isfinite(ln.gain_).all() and np.isfinite(ln.bias_).all()
+    Z = layer_norm(X, **kwargs)
+    assert np.abs(Z).max() > 1e300
+    for j in range(5):
+        slope, intercept, size = _exact_wls(Z[:, j], X[:, j], w)
+        assert_allclose(ln.gain_[j], slope, rtol=1e-12)
+        assert_allclose(ln.bias_[j], intercept, rtol=1e-12, atol=1e-12 * size)
+    Y = ln.transform(X)
+    assert np.isfinite(Y).all()
+    # partial_fit over chunks (single rows too, whose moments only overflow
+    # when merged) equals one fit.
+    for cuts in ([1, 2, 3, 5, 8, 13, 21, 34], [20], list(range(1, 40))):
+        inc = LayerNormalizer(affine=True, **kwargs)
+        for part in np.split(np.arange(40), cuts):
+            inc.partial_fit(X[part], sample_weight=w[part])
+        assert_allclose(inc.gain_, ln.gain_, rtol=1e-12)
+        assert_allclose(inc.bias_, ln.bias_, rtol=1e-12, atol=1e-12 * np.abs(X).max())
 
 
 def test_integer_weights_equal_repetition(rng):

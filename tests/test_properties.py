@@ -773,16 +773,6 @@ def test_tiny_scale_without_eps_gives_finite_output(case):
     assert_within(Z, Z_scaled, tol)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Bug: AffineMoments.from_batch (sknorm/_engine.py) forms dz*dz and dz*dx "
-        "without rescaling, so with affine=True and normalized values above "
-        "~1e154 (scale=None, or a robust scale that is ~0 in a row, on data "
-        "near 1e300) gain_ and bias_ overflow to NaN and transform returns NaN "
-        "for finite X."
-    ),
-)
 @given(
     X=matrices(nan=False),
     options=st.sampled_from([o for o in ALL_OPTIONS if o[1] != "std"]),
