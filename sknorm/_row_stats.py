@@ -62,7 +62,8 @@ def denominator(scale, eps):
     scale = np.asarray(scale, dtype=np.float64)
     # sqrt(s * s + eps) is as accurate as hypot and several times faster;
     # hypot only where s * s could overflow or underflow.
-    d = np.sqrt(scale * scale + eps)
+    with np.errstate(over="ignore", under="ignore"):
+        d = np.sqrt(scale * scale + eps)
     big = np.flatnonzero(~((scale < 1e150) & (scale > 1e-150)))
     if big.size:
         d[big] = np.hypot(scale[big], np.sqrt(eps))
