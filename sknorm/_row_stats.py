@@ -64,8 +64,8 @@ def denominator(scale, eps):
     # hypot only where s * s could overflow or underflow.
     with np.errstate(over="ignore", under="ignore"):
         d = np.sqrt(scale * scale + eps)
-    big = np.flatnonzero(~((scale < 1e150) & (scale > 1e-150)))
-    if big.size:
+    big = ~((scale < 1e150) & (scale > 1e-150))
+    if big.any():
         d[big] = np.hypot(scale[big], np.sqrt(eps))
     if eps == 0:
         d = np.where(d == 0, 1.0, d)
@@ -163,7 +163,12 @@ def _normalize_block(x, out, center, scale, eps):
         if scale == "std":
             tiny = ss < _ss_small(dtype)
         else:
-            tiny = (s > 0) & (s < _ss_small(dtype))
+            # A tiny robust scale, or tiny deviations (their sorted ends),
+            # maybe rounded to the subnormal grid (a MAD of 0 among them).
+            small = _ss_small(dtype)
+            tiny = (s > 0) & (s < small)
+            end = np.maximum(np.abs(srt[:, 0]), np.abs(srt[:, -1]))
+            tiny |= (end > 0) & (end < small)
         tiny = np.flatnonzero(tiny & ~bad)
         if tiny.size:
             bad[tiny] = (out[tiny] != 0).any(axis=1)
@@ -335,13 +340,16 @@ _vecdot = getattr(np, "vecdot", _einsum_vecdot)
 def _slow_rows(x, center, scale, eps):
     """NaN-aware, overflow- and underflow-safe normalization of a few rows.
 
-    ``x`` is a fresh float64 copy. Each row is first multiplied by a power of
-    two (exact) that brings its largest magnitude into [0.5, 1), so that
-    neither the sums nor the squares can overflow or underflow; the center
-    and scale are scaled back, and the normalized values are computed at the
-    rescaled size, with ``eps`` rescaled to match. Returns the centers, the
-    scales (or None) and the normalized rows (the deviations when ``scale``
-    is None). Raises ValueError if a row holds inf.
+    ``x`` is a fresh float64 copy. A row of tiny values (largest below
+    ``2**-500``) is first multiplied by a power of two (exact) that brings its
+    largest magnitude into [0.5, 1), so that its squares cannot underflow; a
+    row of huge values is scaled down the same way only where the plain
+    computation overflows (scaling down can push its smallest values into the
+    subnormal range: those are then normalized again at their own size). The
+    center and scale are scaled back, and the normalized values are computed
+    at the rescaled size, with ``eps`` rescaled to match. Returns the centers,
+    the scales (or None) and the normalized rows (the deviations when
+    ``scale`` is None). Raises ValueError if a row holds inf.
     """
     if np.isinf(x).any():
         raise ValueError(_INF_MESSAGE)
@@ -352,36 +360,76 @@ def _slow_rows(x, center, scale, eps):
         m = np.nanmax(np.abs(x), axis=1)
         _, e = np.frexp(np.where(m > 0, m, 1.0))
         e = np.where(np.isfinite(m), e, 0)
-        x = np.ldexp(x, -e[:, None])
-        if center == "mean":
-            delta = np.nanmean(x, axis=1)
-            dev = x - delta[:, None]
-            delta2 = np.nanmean(dev, axis=1)
-            dev -= delta2[:, None]
-            c = delta + delta2
-        elif center == "median":
-            c = np.nanmedian(x, axis=1)
-            dev = x - c[:, None]
-        else:
-            c = np.zeros(x.shape[0])
-            dev = x
-        s = None
-        if scale is None:
-            z = np.ldexp(dev, e[:, None])
-        else:
-            if scale == "std":
-                s = np.sqrt(np.nanmean(dev**2, axis=1))
-            elif scale == "mad":
-                s = MAD_TO_STD * np.nanmedian(np.abs(dev), axis=1)
-            else:
-                q25, q75 = np.nanpercentile(dev, [25, 75], axis=1)
-                s = (q75 - q25) / IQR_TO_STD
-            # sqrt(s**2 + eps) at the scale of the data is 2**e times this.
-            d = np.hypot(s, np.ldexp(np.sqrt(eps), -e))
-            z = dev / np.where(d > 0, d, 1.0)[:, None]
-            s = np.ldexp(s, e)
-        c = np.ldexp(c, e)
+        c, s, z, over = _slow_core(x, np.where(e < -500, e, 0), center, scale, eps)
+        redo = np.flatnonzero(over & ~all_nan & (e > 0))
+        if redo.size:
+            c_r, s_r, z[redo], _ = _slow_core(x[redo], e[redo], center, scale, eps)
+            c[redo] = c_r
+            if s is not None:
+                s[redo] = s_r
     c[all_nan] = np.nan
     if s is not None:
         s[all_nan] = np.nan
     return c, s, z
+
+
+def _slow_core(x0, e, center, scale, eps):
+    """:func:`_slow_rows` of rows ``x0`` rescaled by ``2**-e`` (exact).
+
+    Returns ``(c, s, z, over)``; ``over`` flags the rows whose center, scale
+    or deviations overflowed (an output that overflows is not flagged).
+    """
+    x = np.ldexp(x0, -e[:, None])
+    if center == "mean":
+        delta = np.nanmean(x, axis=1)
+        dev = x - delta[:, None]
+        delta2 = np.nanmean(dev, axis=1)
+        dev -= delta2[:, None]
+        c = np.ldexp(delta + delta2, e)
+    elif center == "median":
+        c_s = np.nanmedian(x, axis=1)
+        dev = x - c_s[:, None]
+        c = np.ldexp(c_s, e)
+    else:
+        c = np.zeros(x.shape[0])
+        dev = x
+    s = None
+    over = ~np.isfinite(c) | np.isinf(dev).any(axis=1)
+    if scale is None:
+        z = np.ldexp(dev, e[:, None])
+    else:
+        if scale == "std":
+            s = np.sqrt(np.nanmean(dev**2, axis=1))
+        elif scale == "mad":
+            s = MAD_TO_STD * np.nanmedian(np.abs(dev), axis=1)
+        else:
+            q25, q75 = np.nanpercentile(dev, [25, 75], axis=1)
+            s = (q75 - q25) / IQR_TO_STD
+        over |= ~np.isfinite(s)
+        # sqrt(s**2 + eps) at the scale of the data is 2**e times this; where
+        # it is 0 (a constant row, eps == 0), the deviations are returned.
+        d = np.hypot(s, np.ldexp(np.sqrt(eps), -e))
+        z = dev / np.where(d > 0, d, 1.0)[:, None]
+        zero = np.flatnonzero(d == 0)
+        if zero.size:
+            z[zero] = np.ldexp(dev[zero], e[zero, None])
+        s = np.ldexp(s, e)
+        # A tiny row next to a large eps (d overflowed): z is about
+        # (x - c) / sqrt(eps), formed at the rescaled size and scaled back.
+        big_d = np.flatnonzero(np.isinf(d))
+        if big_d.size:
+            d_true = np.hypot(s[big_d], np.sqrt(eps))[:, None]
+            z[big_d] = np.ldexp(dev[big_d] / d_true, e[big_d, None])
+    # Deviations that scaling down made subnormal lost digits: redo them
+    # unscaled (they are small next to the row's largest value, so x - c
+    # cannot overflow).
+    lost = (e[:, None] > 0) & (np.abs(dev) < np.finfo(np.float64).tiny)
+    if lost.any():
+        rows, cols = np.nonzero(lost)
+        dev_lost = x0[rows, cols] - c[rows]
+        if scale is None:
+            z[rows, cols] = dev_lost
+        else:
+            d_true = np.hypot(s[rows], np.sqrt(eps))
+            z[rows, cols] = dev_lost / np.where(d_true > 0, d_true, 1.0)
+    return c, s, z, over

@@ -143,6 +143,8 @@ def test_requires_fit():
 
 def test_sparse_groups_uncentered(rng):
     dense = sp.random(10, 6, density=0.5, random_state=3).toarray()
+    dense[0, [4, 5]] = 0.0  # a row with an all-zero group: scale 0
+    dense[1, [4, 5]] = [1.0, 2.0]
     X = sp.csr_matrix(dense)
     est = GroupNormalizer([[0, 1, 2], [4, 5]], center=None, keep_stats=True)
     Y = est.fit_transform(X)
