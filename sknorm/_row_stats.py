@@ -160,12 +160,12 @@ def _normalize_block(x, out, center, scale, eps):
         # Rows of tiny values: a sum of squares that may have underflowed (even
         # to 0), or deviations near the subnormal range, lose digits here.
         # Redo them rescaled, unless they are truly constant.
+        small = _ss_small(dtype)
         if scale == "std":
-            tiny = ss < _ss_small(dtype)
+            tiny = ss < small
         else:
             # A tiny robust scale, or tiny deviations (their sorted ends),
             # maybe rounded to the subnormal grid (a MAD of 0 among them).
-            small = _ss_small(dtype)
             tiny = (s > 0) & (s < small)
             end = np.maximum(np.abs(srt[:, 0]), np.abs(srt[:, -1]))
             tiny |= (end > 0) & (end < small)
