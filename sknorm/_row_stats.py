@@ -340,16 +340,16 @@ _vecdot = getattr(np, "vecdot", _einsum_vecdot)
 def _slow_rows(x, center, scale, eps):
     """NaN-aware, overflow- and underflow-safe normalization of a few rows.
 
-    ``x`` is a fresh float64 copy. A row of tiny values (largest below
-    ``2**-500``) is first multiplied by a power of two (exact) that brings its
-    largest magnitude into [0.5, 1), so that its squares cannot underflow; a
-    row of huge values is scaled down the same way only where the plain
-    computation overflows (scaling down can push its smallest values into the
-    subnormal range: those are then normalized again at their own size). The
-    center and scale are scaled back, and the normalized values are computed
-    at the rescaled size, with ``eps`` rescaled to match. Returns the centers,
-    the scales (or None) and the normalized rows (the deviations when
-    ``scale`` is None). Raises ValueError if a row holds inf.
+    ``x`` is a fresh float64 copy. A row of values below 1 is first multiplied
+    by a power of two (exact) that brings its largest magnitude into [0.5, 1),
+    so that the squares of its deviations (at least an ulp of that, unless 0)
+    cannot underflow; a row of huge values is scaled down the same way only
+    where the plain computation overflows (scaling down can push its smallest
+    values into the subnormal range: those are normalized again at their own
+    size). The center and scale are scaled back, and the normalized values
+    are computed at the rescaled size, with ``eps`` rescaled to match. Returns
+    the centers, the scales (or None) and the normalized rows (the deviations
+    when ``scale`` is None). Raises ValueError if a row holds inf.
     """
     if np.isinf(x).any():
         raise ValueError(_INF_MESSAGE)
@@ -360,7 +360,7 @@ def _slow_rows(x, center, scale, eps):
         m = np.nanmax(np.abs(x), axis=1)
         _, e = np.frexp(np.where(m > 0, m, 1.0))
         e = np.where(np.isfinite(m), e, 0)
-        c, s, z, over = _slow_core(x, np.where(e < -500, e, 0), center, scale, eps)
+        c, s, z, over = _slow_core(x, np.where(e < 0, e, 0), center, scale, eps)
         redo = np.flatnonzero(over & ~all_nan & (e > 0))
         if redo.size:
             c_r, s_r, z[redo], _ = _slow_core(x[redo], e[redo], center, scale, eps)

@@ -325,6 +325,13 @@ def test_matches_extended_precision_reference(case, reference):
 @with_reference
 @given(case=estimator_cases())
 @example(case=(np.array([[0.0, 1e-170]]), LayerNormalizer(keep_stats=True), [[0, 1]]))
+@example(
+    case=(
+        np.array([[-1e-150, -1e-150, -1.00001e-150]]),  # squares of deviations
+        LayerNormalizer(eps=0.0),  # near the subnormal range
+        [[0, 1, 2]],
+    )
+)
 def test_kept_scales_match_extended_precision_reference(case, reference):
     X, est, cols = case
     center, scale = options_of(est)
