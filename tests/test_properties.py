@@ -515,6 +515,13 @@ def inverse_cases(draw):
 
 @given(case=inverse_cases())
 @example(
+    case=(  # d * z + c on the subnormal grid
+        np.array([[-1.40129846e-311, -0.0, -0.0, -0.0]]),
+        LayerNormalizer(eps=0.0, keep_stats=True),
+        [[0, 1, 2, 3]],
+    )
+)
+@example(
     case=(
         np.array([[0, 0, 0, 0, -1e-223, -1, -1e89, 0], [-1.0] * 8, [1.0] * 8]),
         LayerNormalizer(affine=True, center="median", eps=0.0, keep_stats=True),
@@ -555,9 +562,10 @@ def test_inverse_transform_recovers_input(case):
             terms = np.abs(X[:, c]) + np.abs(ctr)[:, None]
             terms += d[:, None] * (np.abs(z) + np.abs(bias[c] / gain[c]))
             tol[:, c] = 64 * EPS64 * len(c) * np.where(np.isnan(terms), 0, terms)
-            # A subnormal z is rounded before (y) and after (z) the gain.
+            # A subnormal z is rounded before (y) and after (z) the gain, and
+            # a subnormal x on the way back (d * z, then + c).
             g_inv = np.maximum(1.0, 1.0 / np.abs(gain[c]))
-            tol[:, c] += 4 * TINY * (d[:, None] * g_inv)
+            tol[:, c] += 4 * TINY * (d[:, None] * g_inv) + 4 * TINY
     assert_within(X_back, X, tol, "inverse_transform(transform(X))")
 
 
