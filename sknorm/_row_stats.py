@@ -418,7 +418,7 @@ def _slow_core(x0, e, center, scale, eps):
         # (x - c) / sqrt(eps), formed at the rescaled size and scaled back.
         big_d = np.flatnonzero(np.isinf(d))
         if big_d.size:
-            d_true = np.hypot(s[big_d], np.sqrt(eps))[:, None]
+            d_true = denominator(s[big_d], eps)[:, None]
             z[big_d] = np.ldexp(dev[big_d] / d_true, e[big_d, None])
     # Deviations that scaling down made subnormal lost digits: redo them
     # unscaled (they are small next to the row's largest value, so x - c
@@ -430,6 +430,5 @@ def _slow_core(x0, e, center, scale, eps):
         if scale is None:
             z[rows, cols] = dev_lost
         else:
-            d_true = np.hypot(s[rows], np.sqrt(eps))
-            z[rows, cols] = dev_lost / np.where(d_true > 0, d_true, 1.0)
+            z[rows, cols] = dev_lost / denominator(s[rows], eps)
     return c, s, z, over
