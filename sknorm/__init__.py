@@ -10,6 +10,7 @@ from ._config import config_context, get_config, set_config
 from ._group_norm import GroupNormalizer, group_norm
 from ._layer_norm import LayerNormalizer, layer_norm
 from ._rms_norm import RMSNormalizer, rms_norm
+from ._show_versions import show_versions
 
 __version__ = "0.1.0.dev0"
 
@@ -23,4 +24,5 @@ __all__ = [
     "layer_norm",
     "rms_norm",
     "set_config",
+    "show_versions",
 ]
