@@ -19,6 +19,7 @@ Like :func:`sklearn.set_config`, settings made in a thread apply to that
 thread; :func:`config_context` sets them for a ``with`` block.
 """
 
+import numbers
 import os
 import threading
 from contextlib import contextmanager
@@ -37,7 +38,8 @@ def _check_engine(engine):
 def _check_n_threads(n_threads):
     if n_threads is None:
         return None
-    if isinstance(n_threads, bool) or not isinstance(n_threads, int):
+    # Any integer type (numpy's included), but not bool.
+    if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
         raise TypeError(
             f"Got n_threads={n_threads!r}, expected a positive int or None."
         )
@@ -45,16 +47,31 @@ def _check_n_threads(n_threads):
         raise ValueError(
             f"Got n_threads={n_threads!r}, expected a positive int or None."
         )
-    return n_threads
+    return int(n_threads)
 
 
 def _env_defaults():
+    """The defaults from SKNORM_ENGINE and SKNORM_NUM_THREADS, checked."""
     engine = os.environ.get("SKNORM_ENGINE", "auto").strip().lower() or "auto"
+    if engine not in ENGINES:
+        raise ValueError(
+            f"The environment variable SKNORM_ENGINE={engine!r} is not an "
+            "engine: set it to 'auto', 'numpy' or 'numba', or unset it."
+        )
     threads = os.environ.get("SKNORM_NUM_THREADS", "").strip()
-    return {
-        "engine": _check_engine(engine),
-        "n_threads": _check_n_threads(int(threads)) if threads else None,
-    }
+    n_threads = None
+    if threads:
+        try:
+            n_threads = int(threads)
+        except ValueError:
+            n_threads = 0
+        if n_threads < 1:
+            raise ValueError(
+                f"The environment variable SKNORM_NUM_THREADS={threads!r} is not "
+                "a positive integer: set it to the number of threads (1 for no "
+                "threads), or unset it to use all CPUs."
+            )
+    return {"engine": engine, "n_threads": n_threads}
 
 
 _global_config = _env_defaults()
@@ -123,7 +140,9 @@ def set_config(engine=None, n_threads=None):
         config["engine"] = _check_engine(engine)
     if n_threads is not None:
         config["n_threads"] = (
-            None if n_threads == "all" else _check_n_threads(n_threads)
+            None
+            if isinstance(n_threads, str) and n_threads == "all"
+            else _check_n_threads(n_threads)
         )
 
 
