@@ -27,7 +27,9 @@ class GroupNormalizer(_BaseNormalizer):
         or a dict ``name -> columns``: explicit, non-overlapping groups, the
         columns given as integer indices or, when fitted on a pandas
         DataFrame, as column names. Dict keys name the kept statistics'
-        columns; otherwise groups are named ``group0``, ``group1``, ...
+        columns, as strings (keys equal after ``str()``, like ``1`` and
+        ``"1"``, are an error); otherwise groups are named ``group0``,
+        ``group1``, ...
     center : {"mean", "median"} or None, default="mean"
         The per-sample, per-group location (see :class:`LayerNormalizer`).
     scale : {"std", "mad", "iqr"} or None, default="std"

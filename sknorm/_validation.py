@@ -115,6 +115,19 @@ def resolve_groups(groups, n_features, feature_names=None, remainder="passthroug
         if not groups:
             raise ValueError("groups is an empty dict; expected at least one group.")
         names = [str(k) for k in groups]
+        # Names are used as strings (groups_, output column names): keys that
+        # differ only by type, like 1 and "1", would silently merge.
+        by_name = {}
+        for key in groups:
+            by_name.setdefault(str(key), []).append(key)
+        clashes = [keys for keys in by_name.values() if len(keys) > 1]
+        if clashes:
+            raise ValueError(
+                f"The group names {clashes[0]!r} are the same string "
+                f"{str(clashes[0][0])!r}: group names are used as strings (in "
+                "groups_ and the output column names), so they must differ "
+                "after str(). Rename the groups."
+            )
         cols = [_columns(v, k, n_features, feature_names) for k, v in groups.items()]
     elif isinstance(groups, (list, tuple)):
         if not groups:
