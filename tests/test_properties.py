@@ -26,6 +26,17 @@ they are random, is set by the hypothesis profile loaded in ``conftest.py``.
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _reference import (
+    EPS32,
+    EPS64,
+    EPS_REF,
+    IQR_TO_STD,
+    MAD_TO_STD,
+    TINY,
+    assert_within,
+    reference_tolerance,
+    row_max,
+)
 from hypothesis import HealthCheck, assume, example, given, note, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
@@ -39,13 +50,6 @@ from sknorm import (
     layer_norm,
     rms_norm,
 )
-
-EPS64 = float(np.finfo(np.float64).eps)
-EPS32 = float(np.finfo(np.float32).eps)
-EPS_REF = float(np.finfo(np.longdouble).eps)  # precision of conftest's reference
-TINY = 2.0**-1074  # the smallest subnormal float64
-MAD_TO_STD = 1.482602218505602
-IQR_TO_STD = 1.3489795003921634
 
 ALL_OPTIONS = [
     (c, s) for c in ("mean", "median", None) for s in ("std", "mad", "iqr", None)
@@ -178,31 +182,6 @@ def kept_columns(est, p, cols):
     return np.array([j for j in range(p) if j in grouped], dtype=int)
 
 
-def assert_within(actual, expected, tol, what="output"):
-    """``|actual - expected| <= tol`` elementwise; NaN and inf must match exactly."""
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    assert_array_equal(np.isnan(actual), np.isnan(expected), err_msg=f"NaN in {what}")
-    with np.errstate(invalid="ignore", over="ignore"):
-        err = np.where(actual == expected, 0.0, np.abs(actual - expected))
-    tol = np.broadcast_to(np.asarray(tol, dtype=np.float64), err.shape)
-    bad = ~(err <= tol) & ~np.isnan(expected)
-    if bad.any():
-        i = tuple(int(k) for k in np.argwhere(bad)[0])
-        raise AssertionError(
-            f"{bad.sum()} entries of {what} off, e.g. at {i}: {actual[i]!r} vs "
-            f"{expected[i]!r} (tolerance {tol[i]!r}); row {i[0]}:\n"
-            f"actual={actual[i[0]]!r}\nexpected={expected[i[0]]!r}"
-        )
-
-
-def row_max(A):
-    """Largest finite |entry| of each row (0 for rows without one)."""
-    A = np.abs(np.asarray(A, dtype=np.float64))
-    return np.max(np.where(np.isfinite(A), A, 0.0), axis=1, initial=0.0)
-
-
 def plain_stats(v, center, scale):
     """Center and scale of a 1-D array of moderate finite values, plainly."""
     c = {"mean": np.mean, "median": np.median}.get(center, lambda v: 0.0)(v)
@@ -223,69 +202,6 @@ def estimator_cases(draw, nan=True):
     X = draw(matrices(nan=nan))
     est, cols = draw(estimators(X.shape[1]))
     return X, est.set_params(keep_stats=draw(st.booleans())), cols
-
-
-def reference_tolerance(
-    X, Z_ref, S_ref, cols, center, scale, eps, unit=EPS64, ref_unit=EPS_REF
-):
-    """Rounding bounds for the outputs and kept scales, per the row's conditioning.
-
-    ``unit`` is the precision of the arithmetic under test, ``ref_unit`` that
-    of the reference. Within a group, deviations from a mean center are exact
-    to a few ulps of the largest one, so the output is exact to
-    ``~p unit max|z|`` plus ``|z|`` times the relative error ``kappa`` of the
-    scale. ``kappa`` is ``~p unit`` except for a robust scale about the mean or
-    about 0, where the quartiles or the median can be differences of large,
-    nearly equal values: there ``kappa`` grows with the ratio of the row's
-    largest deviation to its scale, and groups where it reaches 1/2 are
-    beyond the precision (their scale is not determined) and get an infinite
-    tolerance. A median is rounded before it is subtracted (backward stable:
-    ``unit |c| / scale``; the pivoted two-pass mean avoids that rounding). The
-    reference's one-pass long-double mean adds ``~p ref_unit max|x| / scale``,
-    which matters when the center dwarfs the spread (and where long double is
-    float64, as on some platforms).
-    """
-    tol_z = np.zeros(Z_ref.shape)
-    tol_s = np.zeros((len(X), len(cols)))
-    for g, c in enumerate(cols):
-        zmax = row_max(Z_ref[:, c])
-        kappa = np.full(len(X), 64 * unit * len(c))
-        if scale in ("mad", "iqr") and center != "median":
-            s = S_ref[:, g].astype(np.float64)
-            spread = row_max(X[:, c] - (0 if center is None else X[:, c][:, :1]))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(s > 0, spread / s, 0.0)
-            kappa *= 1 + np.where(np.isnan(ratio), 0.0, ratio)
-        z = np.abs(np.where(np.isfinite(Z_ref[:, c]), Z_ref[:, c], 0.0))
-        with np.errstate(over="ignore"):  # inf: beyond the float64 range
-            tol_z[:, c] = (64 * unit * len(c) * zmax)[:, None] + z * kappa[:, None]
-        tol_z[np.ix_(kappa >= 0.5, c)] = np.inf
-        kappa = np.where(kappa < 0.5, kappa, np.inf)
-        den = np.ones(len(X))
-        if scale is not None:
-            den = np.hypot(S_ref[:, g], np.sqrt(eps))
-            den = np.where((den > 0) & np.isfinite(den), den, 1.0)
-        c_err = 64 * ref_unit * len(c) * row_max(X[:, c])
-        if center == "median":
-            c_err += 8 * unit * row_max(X[:, c])
-        with np.errstate(over="ignore"):
-            tol_z[:, c] += (c_err / den)[:, None] * (1 + z)
-        tol_s[:, g] = kappa * np.abs(np.where(np.isnan(S_ref[:, g]), 0, S_ref[:, g]))
-        # Statistics at the bottom of the subnormal range sit on its grid.
-        tol_s[:, g] += 4 * unit / EPS64 * TINY
-        if center == "median" and scale == "std":
-            # The rounded median moves every deviation by delta, and the root
-            # mean square s about it by at most delta * |mean(dev)| / s +
-            # delta**2 / s <= delta + delta**2 / s.
-            s_ref = np.abs(np.where(np.isnan(S_ref[:, g]), 0, S_ref[:, g]))
-            delta = 8 * unit * row_max(X[:, c])
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                tol_s[:, g] += delta + np.where(s_ref > 0, delta**2 / s_ref, 0.0)
-        if scale == "mad":
-            # The reference's center error moves every deviation alike, and a
-            # median of absolute deviations by as much (times MAD_TO_STD).
-            tol_s[:, g] += 2 * c_err
-    return tol_z, tol_s
 
 
 def kept_stats(est, Z, p_out, cols, which):
