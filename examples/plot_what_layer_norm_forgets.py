@@ -25,6 +25,28 @@ data that the output does not notice, measured with :mod:`sknorm.inspection`.
 
 # sphinx_gallery_thumbnail_number = 2
 
+# sphinx_gallery_start_ignore
+# Run as a script (python examples/plot_what_layer_norm_forgets.py), the example
+# prints its findings and saves every figure into a folder of the current
+# directory, printing its path; it also opens them where matplotlib has a
+# display. sphinx-gallery runs the code without __file__ and collects the figures
+# itself.
+from pathlib import Path
+
+AS_SCRIPT = "__file__" in globals()
+FIGURES = Path("sknorm_figures") / "what_layer_norm_forgets"
+
+
+def save_figure(fig, name):
+    if AS_SCRIPT:
+        FIGURES.mkdir(parents=True, exist_ok=True)
+        path = FIGURES / f"{name}.png"
+        fig.savefig(path, dpi=110)
+        print(f"[figure saved to {path.resolve()}]")
+
+
+# sphinx_gallery_end_ignore
+
 # %%
 # Three different rows, one output
 # --------------------------------
@@ -80,7 +102,7 @@ from sklearn.preprocessing import StandardScaler
 
 Z_standard = StandardScaler().fit_transform(X)
 
-fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), layout="constrained")
+fig, axes = plt.subplots(1, 3, figsize=(8, 3.4), layout="constrained", sharey=True)
 labels = ["[1, 2, 3, 4]", "[4, 5, 6, 7] = row + 3", "[2, 4, 6, 8] = row x 2"]
 markers = ["o", "s", "^"]
 panels = [
@@ -97,6 +119,9 @@ for ax, (data, title) in zip(axes, panels, strict=True):
     ax.grid(alpha=0.3)
 axes[0].set_ylabel("value")
 axes[0].legend(loc="upper left", fontsize=8)
+# sphinx_gallery_start_ignore
+save_figure(fig, "1_rows")
+# sphinx_gallery_end_ignore
 plt.show()
 
 # %%
@@ -145,7 +170,7 @@ print(f"row norms: {norms.min():.4f} to {norms.max():.4f}, sqrt(3) = {np.sqrt(3)
 u = np.array([1.0, -1.0, 0.0]) / np.sqrt(2)
 w = np.array([1.0, 1.0, -2.0]) / np.sqrt(6)
 
-fig = plt.figure(figsize=(11, 4.8), layout="constrained")
+fig = plt.figure(figsize=(8.5, 4.4), layout="constrained")
 ax3d = fig.add_subplot(1, 2, 1, projection="3d")
 ax3d.scatter(*X3.T, c=row_means, cmap="coolwarm", s=6, alpha=0.5, marker="x")
 ax3d.scatter(*Z3.T, c=row_means, cmap="coolwarm", s=12, alpha=1.0)
@@ -170,6 +195,9 @@ ax2d.set_xlabel("coordinate along (1, -1, 0) / sqrt(2)")
 ax2d.set_ylabel("coordinate along (1, 1, -2) / sqrt(6)")
 ax2d.set_title("outputs in the plane sum(z) = 0: radius sqrt(3)")
 fig.colorbar(sc, ax=ax2d, label="per-sample mean of the input")
+# sphinx_gallery_start_ignore
+save_figure(fig, "2_sphere_in_a_plane")
+# sphinx_gallery_end_ignore
 plt.show()
 
 # %%
@@ -212,6 +240,9 @@ ax.set_xlabel("input directions collapsed at a sample (of d = 12)")
 ax.set_xticks(range(0, 13))
 ax.set_title("Rank deficit of the Jacobian")
 ax.grid(axis="x", alpha=0.3)
+# sphinx_gallery_start_ignore
+save_figure(fig, "3_collapsed_directions")
+# sphinx_gallery_end_ignore
 plt.show()
 
 # %%
@@ -219,7 +250,10 @@ plt.show()
 # --------------------
 #
 # Ba, Kiros & Hinton (2016, Table 1) list which re-scalings and re-centerings
-# batch, weight and layer normalization are invariant to.
+# batch, weight and layer normalization are invariant to. Their data columns are
+# columns here: "dataset re-scaling" is ``dataset_scale``, "dataset re-centering"
+# (one vector added to every sample) is ``feature_shift``, and "single training
+# case re-scaling" is ``sample_scale``.
 # :func:`~sknorm.inspection.invariance_table` measures the same thing on your data
 # and for any transformer: it applies each transformation to ``X``, re-fits the
 # transformer, and checks whether the output changed. Here for the two per-sample
@@ -242,7 +276,7 @@ table = invariance_table(
     X_table,
     random_state=0,
 )
-table  # noqa: B018 (displayed by the gallery)
+print(table.to_string())
 
 # %%
 # Read it by column. Per-sample shift and scale are invisible to
@@ -253,9 +287,15 @@ table  # noqa: B018 (displayed by the gallery)
 # dataset is forgotten by all of them, and all of them treat the features alike,
 # so reordering the columns only reorders the output.
 # :func:`~sknorm.inspection.plot_invariance_table` draws the table:
-fig, ax = plt.subplots(figsize=(9, 3.4), layout="constrained")
+fig, ax = plt.subplots(figsize=(8, 3.6), layout="constrained")
 plot_invariance_table(table, ax=ax)
-ax.set_title("Is the re-fitted output unchanged by this transformation of X?")
+ax.set_title(
+    "Is the re-fitted output unchanged by this transformation of X?\n"
+    "(feature permutation: unchanged up to a reordering of the output columns)"
+)
+# sphinx_gallery_start_ignore
+save_figure(fig, "4_invariance_table")
+# sphinx_gallery_end_ignore
 plt.show()
 
 # %%
