@@ -9,6 +9,7 @@ feature names live here, and the arithmetic in :mod:`sknorm._engine`.
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
@@ -66,6 +67,32 @@ def _check_invertible(estimator):
     return True
 
 
+def _check_fit_params(estimator, center, scale, eps, fitting=False):
+    """Refuse to use a fitted state made under other parameters.
+
+    ``gain_``/``bias_`` and the ``partial_fit`` moments depend on ``affine``,
+    ``center``, ``scale`` and ``eps``: after ``set_params`` changes one of
+    them, using the old fit would silently leave the affine map out or apply
+    one fitted for another normalization.
+    """
+    fitted = getattr(estimator, "_fit_params_", None)
+    if fitted is None or not (estimator.affine or fitted["affine"]):
+        return
+    if not fitting and not estimator.affine:
+        return  # no affine map used: the fit does not matter
+    now = {"affine": bool(estimator.affine), "center": center, "scale": scale}
+    now["eps"] = eps
+    changed = [k for k in now if fitted[k] != now[k]]
+    if changed:
+        was = ", ".join(f"{k}={fitted[k]!r}" for k in changed)
+        is_ = ", ".join(f"{k}={now[k]!r}" for k in changed)
+        raise NotFittedError(
+            f"This {type(estimator).__name__} was fitted with {was}, but its "
+            f"parameters are now {is_} (set_params after fit): the fitted "
+            "affine map does not match them. Call fit again."
+        )
+
+
 class _BaseNormalizer(TransformerMixin, BaseEstimator):
     """Per-sample normalization of column groups; see the public subclasses."""
 
@@ -105,6 +132,7 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
             "_moments",
             "_spec_",
             "_array_ref_",
+            "_fit_params_",
         ):
             if hasattr(self, attr):
                 delattr(self, attr)
@@ -160,6 +188,7 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
         center, scale, eps = self._check_params()
         first = not hasattr(self, "n_samples_seen_")
         if not first:
+            _check_fit_params(self, center, scale, eps, fitting=True)
             _array_api.check_fitted_namespace(self, X, "partial_fit")
         ns = _array_api.get_namespace(X)
         if ns is not None:
@@ -183,6 +212,12 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
                 X.shape[1], getattr(self, "feature_names_in_", None)
             )
             self.n_samples_seen_ = 0
+            self._fit_params_ = {
+                "affine": bool(self.affine),
+                "center": center,
+                "scale": scale,
+                "eps": eps,
+            }
             if self.affine:
                 self._moments = _engine.AffineMoments(int(self._spec_.in_group.sum()))
         if self.affine:
@@ -285,6 +320,7 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
         if self._requires_fit():
             check_is_fitted(self)
         center, scale, eps = self._check_params()
+        _check_fit_params(self, center, scale, eps)
         _array_api.check_fitted_namespace(self, X, "transform")
         gain = getattr(self, "gain_", None) if self.affine else None
         bias = getattr(self, "bias_", None) if self.affine else None
@@ -352,6 +388,7 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
         center, scale, eps = self._check_params()
         if self._requires_fit():
             check_is_fitted(self)
+        _check_fit_params(self, center, scale, eps)
         _array_api.check_fitted_namespace(self, X, "inverse_transform")
         ns = _array_api.get_namespace(X)
         if ns is not None:

@@ -5,8 +5,9 @@ Each test goes through the public API and failed before its fix.
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 
-from sknorm import GroupNormalizer, group_norm
+from sknorm import GroupNormalizer, LayerNormalizer, RMSNormalizer, group_norm
 
 X4 = np.array([[1.0, 2.0, 10.0, 40.0], [3.0, 7.0, 5.0, 6.0]])
 
@@ -32,3 +33,61 @@ def test_distinct_group_names_keep_every_group():
     Z = gn.transform(X4)
     # each pair of two columns normalizes to -1, 1 (or 1, -1)
     np.testing.assert_allclose(np.abs(Z[:, :4]), 1.0)
+
+
+# -- set_params after fit: the fitted affine map must match the parameters ------
+def _affine_reference(X, Z_fit, Z):
+    """Least-squares gain/bias of each column of X on Z_fit, applied to Z."""
+    out = np.empty_like(Z)
+    for j in range(X.shape[1]):
+        A = np.column_stack([Z_fit[:, j], np.ones(len(X))])
+        (g, b), *_ = np.linalg.lstsq(A, X[:, j], rcond=None)
+        out[:, j] = g * Z[:, j] + b
+    return out
+
+
+@pytest.mark.parametrize("Est", [LayerNormalizer, RMSNormalizer])
+def test_affine_switched_on_after_fit_says_to_refit(Est, rng):
+    X = rng.normal(size=(30, 5)) * rng.uniform(0.5, 3, size=5) + rng.normal(size=5)
+    est = Est(keep_stats=True).fit(X)
+    est.set_params(affine=True)
+    for method in ("transform", "inverse_transform", "partial_fit"):
+        arg = X if method != "inverse_transform" else np.zeros((3, 7))
+        with pytest.raises(NotFittedError, match="affine=False.*Call fit again"):
+            getattr(est, method)(arg)
+    # after a refit the affine map is there
+    Z = est.fit(X).transform(X)[:, :5]
+    Z_plain = Est().fit_transform(X)
+    np.testing.assert_allclose(Z, _affine_reference(X, Z_plain, Z_plain), atol=1e-9)
+
+
+def test_normalization_changed_after_affine_fit_says_to_refit(rng):
+    X = rng.normal(size=(20, 4))
+    ln = LayerNormalizer(affine=True).fit(X)
+    ln.set_params(center="median", scale="mad")
+    with pytest.raises(NotFittedError, match="center='mean', scale='std'"):
+        ln.transform(X)
+    ln.set_params(center="mean", scale="std", eps=0.5)
+    with pytest.raises(NotFittedError, match="eps=1e-05"):
+        ln.transform(X)
+
+
+def test_group_normalizer_affine_switched_on_after_fit(rng):
+    X = rng.normal(size=(10, 4))
+    gn = GroupNormalizer(2).fit(X)
+    gn.set_params(affine=True)
+    with pytest.raises(NotFittedError, match="affine=False"):
+        gn.transform(X)
+
+
+def test_parameters_the_fit_does_not_depend_on_can_change(rng):
+    X = rng.normal(size=(10, 4))
+    ln = LayerNormalizer(affine=True).fit(X)
+    Z = ln.transform(X)
+    ln.set_params(keep_stats=True)
+    np.testing.assert_array_equal(ln.transform(X)[:, :4], Z)
+    # switching the affine map off uses no fitted state: plain normalization
+    ln.set_params(affine=False, keep_stats=False, center="median")
+    np.testing.assert_allclose(
+        ln.transform(X), LayerNormalizer(center="median").fit_transform(X)
+    )
