@@ -6,11 +6,13 @@ their column groups are built (:meth:`_BaseNormalizer._options` and
 feature names live here, and the arithmetic in :mod:`sknorm._engine`.
 """
 
+import functools
+import types
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import _array_api, _engine
@@ -65,6 +67,31 @@ def _check_invertible(estimator):
             "remainder='drop'; use remainder='passthrough'."
         )
     return True
+
+
+class _available_if_invertible:
+    """``inverse_transform`` exists only when :func:`_check_invertible` passes.
+
+    Like :func:`sklearn.utils.metaestimators.available_if` (``hasattr`` is
+    False otherwise), but the ``AttributeError`` users see says why and what to
+    change, instead of only "has no attribute 'inverse_transform'".
+    """
+
+    def __init__(self, fn):
+        self.fn = fn
+        functools.update_wrapper(self, fn)
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self.fn
+        try:
+            _check_invertible(obj)
+        except AttributeError as exc:
+            raise AttributeError(
+                f"This {type(obj).__name__!r} has no attribute "
+                f"{self.fn.__name__!r}: {exc}"
+            ) from exc
+        return types.MethodType(self.fn, obj)
 
 
 def _check_fit_params(estimator, center, scale, eps, fitting=False):
@@ -363,7 +390,7 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
         )
         return Z
 
-    @available_if(_check_invertible)
+    @_available_if_invertible
     def inverse_transform(self, X):
         """Recover the input from the output of :meth:`transform`.
 

@@ -91,3 +91,33 @@ def test_parameters_the_fit_does_not_depend_on_can_change(rng):
     np.testing.assert_allclose(
         ln.transform(X), LayerNormalizer(center="median").fit_transform(X)
     )
+
+
+# -- inverse_transform without keep_stats: the message says what to change ------
+@pytest.mark.parametrize(
+    "est, hint",
+    [
+        (LayerNormalizer(), "keep_stats=True"),
+        (RMSNormalizer(affine=True), "keep_stats=True"),
+        (GroupNormalizer(2, keep_stats=True, remainder="drop"), "remainder"),
+    ],
+)
+def test_missing_inverse_transform_message_names_the_fix(est, hint):
+    X = np.array([[1.0, 2.0, 3.0, 5.0], [2.0, 0.0, 1.0, 4.0]])
+    est.fit(X)
+    assert not hasattr(est, "inverse_transform")
+    with pytest.raises(AttributeError) as err:
+        est.inverse_transform(X)
+    message = str(err.value)
+    assert hint in message
+    assert "has no attribute 'inverse_transform'" in message
+    assert type(est).__name__ in message
+
+
+def test_inverse_transform_available_with_keep_stats():
+    X = np.array([[1.0, 2.0, 3.0, 5.0], [2.0, 0.0, 1.0, 4.0]])
+    ln = LayerNormalizer(keep_stats=True).fit(X)
+    assert hasattr(ln, "inverse_transform")
+    np.testing.assert_allclose(ln.inverse_transform(ln.transform(X)), X)
+    # the class attribute is the documented method
+    assert "keep_stats" in LayerNormalizer.inverse_transform.__doc__
