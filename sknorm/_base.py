@@ -274,22 +274,45 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
         self.gain_ = _array_api.to_fitted_namespace(self, gain)
         self.bias_ = _array_api.to_fitted_namespace(self, bias)
 
-    def _merge(self, other):
-        """Add the fit of ``other`` (same parameters, other samples) to ``self``.
+    def merge(self, other):
+        """Add the fit of ``other`` (same parameters, other samples) to this one.
 
-        Exact: fitting one estimator on batch A and a clone on batch B and
-        merging gives the fit on the rows of A and B, up to rounding (the
-        affine moments merge by Chan's pairwise update). :mod:`sknorm.dask`
-        combines per-partition fits with it in a tree reduction.
+        Fitting an estimator on batch A, a clone on batch B and merging the
+        two gives the fit on the rows of A and B, up to rounding: the number
+        of samples seen adds up and, with ``affine=True``, the regression
+        moments merge by the exact pairwise update of Chan, Golub & LeVeque,
+        as in :meth:`partial_fit`. This is how per-partition fits combine on
+        a cluster (:mod:`sknorm.dask` and :mod:`sknorm.spark` use it).
+
+        Like :meth:`partial_fit`, the merge is in place: this estimator is
+        updated and ``other`` is left unchanged. Merge into a copy
+        (``copy.deepcopy(a).merge(b)``) to keep both fits.
 
         Parameters
         ----------
         other : estimator of the same class and parameters, fitted
+            A fit on other samples with the same columns (same number, same
+            names in the same order).
 
         Returns
         -------
         self : object
-            The merged estimator.
+            This estimator, now fitted on the samples of both.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sknorm import LayerNormalizer
+        >>> X = np.array([[1.0, 2.0, 4.0], [2.0, 0.0, 1.0],
+        ...               [3.0, 5.0, 4.0], [0.0, 1.0, 3.0]])
+        >>> a = LayerNormalizer(affine=True).fit(X[:2])
+        >>> b = LayerNormalizer(affine=True).fit(X[2:])
+        >>> merged = a.merge(b)
+        >>> merged is a, merged.n_samples_seen_, b.n_samples_seen_
+        (True, 4, 2)
+        >>> full = LayerNormalizer(affine=True).fit(X)
+        >>> bool(np.allclose(merged.gain_, full.gain_))
+        True
         """
         check_is_fitted(self, "n_samples_seen_")
         check_is_fitted(other, "n_samples_seen_")

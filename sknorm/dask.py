@@ -32,15 +32,14 @@ Example (see the user guide's "Scaling" page for more)::
     out.to_parquet("normalized/")                         # partition by partition
 """
 
-import copy
+import math
 import numbers
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.utils.validation import check_is_fitted
 
-from ._base import _BaseNormalizer
+from . import _partitioned
 
 try:
     import dask
@@ -71,9 +70,11 @@ def fit(estimator, X, sample_weight=None, *, split_every=8, compute=True):
 
     A clone of ``estimator`` is fitted on every partition of ``X`` in parallel;
     the fits are merged by a tree reduction (``split_every`` fits per merge)
-    with the exact pairwise update of ``partial_fit``. The merged estimator
-    equals ``clone(estimator).fit(X.compute())`` up to rounding, without ever
-    holding more than one partition per task in memory.
+    with the estimators' :meth:`merge` (the exact pairwise update of
+    ``partial_fit``), into new objects: the partition fits are left unchanged,
+    so lazy fits that share partition tasks do not affect each other. The
+    merged estimator equals ``clone(estimator).fit(X.compute())`` up to
+    rounding, without ever holding more than one partition per task in memory.
 
     Parameters
     ----------
@@ -87,7 +88,11 @@ default=None
         Weights of the samples in the affine regression, partitioned like
         ``X``: a Dask Series with the same partitions as the DataFrame ``X``,
         or a Dask Array (rechunked to the row chunks of ``X``). An in-memory
-        array is accepted with a Dask Array ``X``.
+        array is accepted with a Dask Array ``X``. When the row chunks of
+        ``X`` are unknown (``nan``, as from ``DataFrame.to_dask_array()``),
+        the weights must be a Dask Array with as many row blocks, paired block
+        by block; else compute the chunk sizes first
+        (``X.compute_chunk_sizes()``, or ``to_dask_array(lengths=True)``).
     split_every : int, default=8
         How many fits one task of the tree reduction merges.
     compute : bool, default=True
@@ -102,7 +107,11 @@ default=None
     """
     _require_dask()
     _check_estimator(estimator)
-    if not isinstance(split_every, numbers.Integral) or split_every < 2:
+    if (
+        isinstance(split_every, bool)
+        or not isinstance(split_every, numbers.Integral)
+        or split_every < 2
+    ):
         raise ValueError(f"Got split_every={split_every!r}, expected an int >= 2.")
     if not _is_dask(X):
         return clone(estimator).fit(X, sample_weight=sample_weight)
@@ -110,38 +119,35 @@ default=None
     weights = _weight_blocks(sample_weight, X, len(blocks))
     fit_block = dask.delayed(_fit_block, pure=True)
     merge = dask.delayed(_merge_fits, pure=True)
-    parts = [fit_block(estimator, b, w) for b, w in zip(blocks, weights, strict=True)]
+    parts = [
+        fit_block(estimator, b, w, i)
+        for i, (b, w) in enumerate(zip(blocks, weights, strict=True))
+    ]
     while len(parts) > 1:
         parts = [
             merge(*parts[i : i + split_every])
             for i in range(0, len(parts), split_every)
         ]
-    result = dask.delayed(_finish, pure=True)(parts[0])
+    # Not pure: two fits with the same partitions (and so the same final merge
+    # task) must still return two objects, not one shared by both.
+    result = dask.delayed(_partitioned.finish, pure=False)(parts[0])
     return result.compute() if compute else result
 
 
-def _fit_block(estimator, X, sample_weight):
+def _fit_block(estimator, X, sample_weight, index):
     """Fit a clone of ``estimator`` on one partition (None if it is empty)."""
-    if X.shape[0] == 0:
-        return None
-    return clone(estimator).fit(X, sample_weight=sample_weight)
+    if sample_weight is not None and len(sample_weight) != X.shape[0]:
+        raise ValueError(
+            f"Partition {index} of X has {X.shape[0]} rows, but its block of "
+            f"sample_weight has {len(sample_weight)}: partition the weights like "
+            "X (for example, take them from a column of the same DataFrame)."
+        )
+    return _partitioned.fit_partition(estimator, X, sample_weight)
 
 
 def _merge_fits(*fits):
-    """Merge partition fits (the tree reduction's combine step)."""
-    fits = [f for f in fits if f is not None]
-    if not fits:
-        return None
-    merged = fits[0]
-    for other in fits[1:]:
-        merged._merge(other)
-    return merged
-
-
-def _finish(fitted):
-    if fitted is None:
-        raise ValueError("Found array with 0 sample(s): X has no rows to fit on.")
-    return fitted
+    """Merge partition fits into a new one (the tree reduction's combine step)."""
+    return _partitioned.merge_fits(fits)
 
 
 # -- transform ------------------------------------------------------------------
@@ -165,8 +171,8 @@ def transform(estimator, X):
         float32 for float32 input, float64 otherwise, as in memory.
     """
     est, probe = _prepare(estimator, X, fit_stateless=True)
-    out = est.transform(probe)
-    names = [str(n) for n in est.get_feature_names_out()]
+    out = _partitioned.probe_output(est, "transform", probe)
+    names = _partitioned.output_names(est, "transform", _columns(X))
     return _map_rows(X, est, "transform", out, names)
 
 
@@ -187,11 +193,18 @@ def inverse_transform(estimator, X):
         a DataFrame.
     """
     est, probe = _prepare(estimator, X, fit_stateless=False)
-    out = est.inverse_transform(probe)
+    out = _partitioned.probe_output(est, "inverse_transform", probe)
     names = getattr(est, "feature_names_in_", None)
     if names is None:
-        names = [f"x{i}" for i in range(out.shape[1])]
+        names = [f"x{i}" for i in range(out[0])]
     return _map_rows(X, est, "inverse_transform", out, [str(n) for n in names])
+
+
+def _columns(X):
+    """The column names of a Dask DataFrame, else ``x0, x1, ...``."""
+    if _is_frame(X):
+        return [str(c) for c in X.columns]
+    return [f"x{i}" for i in range(X.shape[1])]
 
 
 def _prepare(estimator, X, *, fit_stateless):
@@ -211,28 +224,18 @@ def _prepare(estimator, X, *, fit_stateless):
             "estimator's own methods on in-memory data."
         )
     if _is_frame(X):
-        probe = pd.DataFrame(
-            {c: pd.Series([1], dtype=dt) for c, dt in X.dtypes.items()},
-            columns=X.columns,
-        )
+        probe = _partitioned.probe_frame(dict(X.dtypes.items()))
     else:
         if X.ndim != 2:
             raise ValueError(f"Expected a 2-D dask Array, got {X.ndim} dimensions.")
         probe = np.ones((1, X.shape[1]), dtype=X.dtype)
-    if fit_stateless and not hasattr(estimator, "n_samples_seen_"):
-        if estimator.__sklearn_tags__().requires_fit:
-            check_is_fitted(estimator)
-        est = clone(estimator).fit(probe)
-    else:
-        est = copy.deepcopy(estimator)
-    est.set_output(transform="default")
+    est = _partitioned.prepare(estimator, probe, fit_stateless=fit_stateless)
     return est, probe
 
 
 def _map_rows(X, est, method, probe_out, names):
     """Map ``est.<method>`` over the row blocks of ``X``, with the right meta."""
-    n_out = probe_out.shape[1]
-    dtype = probe_out.dtype
+    n_out, dtype = probe_out
     if _is_frame(X):
         meta = pd.DataFrame(
             {n: pd.Series([], dtype=dtype) for n in names}, columns=names
@@ -270,12 +273,11 @@ def _apply_frame(part, est, method, names, dtype):
 
 # -- inputs -------------------------------------------------------------------------
 def _check_estimator(estimator):
-    if not isinstance(estimator, _BaseNormalizer):
-        raise TypeError(
-            "sknorm.dask fits and applies sknorm estimators (LayerNormalizer, "
-            f"RMSNormalizer, GroupNormalizer); got {type(estimator).__name__}. "
-            "For another transformer, see dask_ml.wrappers.ParallelPostFit."
-        )
+    _partitioned.check_estimator(
+        estimator,
+        "dask",
+        "For another transformer, see dask_ml.wrappers.ParallelPostFit.",
+    )
 
 
 def _is_frame(X):
@@ -296,10 +298,33 @@ def _row_blocks(X):
     return list(X.to_delayed()[:, 0])
 
 
+def _unknown_rows(a):
+    return any(math.isnan(c) for c in a.chunks[0])
+
+
 def _weight_blocks(sample_weight, X, n_blocks):
     """The sample weights cut like the rows of ``X`` (None per block if None)."""
     if sample_weight is None:
         return [None] * n_blocks
+    weight_array = isinstance(sample_weight, da.Array) and sample_weight.ndim == 1
+    if not _is_frame(X) and (
+        _unknown_rows(X) or (weight_array and _unknown_rows(sample_weight))
+    ):
+        # Unknown row chunks: nothing can be rechunked, only paired block by
+        # block with a Dask Array of as many blocks.
+        if weight_array:
+            blocks = list(sample_weight.to_delayed())
+            if len(blocks) == n_blocks:
+                return blocks
+        which = "X" if _unknown_rows(X) else "sample_weight"
+        raise ValueError(
+            f"{which} has unknown chunk sizes (nan rows per block), so the "
+            "sample weights cannot be cut to the row blocks of X. Compute them "
+            f"first with {which}.compute_chunk_sizes() (or build it with "
+            "ddf.to_dask_array(lengths=True)), or pass sample_weight as a dask "
+            f"Array with the same {n_blocks} row blocks as X (for example "
+            "ddf['w'].to_dask_array() from the same DataFrame)."
+        )
     if isinstance(sample_weight, (dd.Series, dd.DataFrame)):
         blocks = list(sample_weight.to_delayed())
     elif isinstance(sample_weight, da.Array) or not _is_frame(X):

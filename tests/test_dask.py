@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from sknorm import GroupNormalizer, LayerNormalizer, RMSNormalizer
 
 pd = pytest.importorskip("pandas")
+dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
@@ -235,13 +236,107 @@ def test_merge_equals_fit_on_concatenation():
     est = GroupNormalizer(groups=[[0, 1, 2], [3, 5]], affine=True)
     a = clone(est).fit(X[:50], sample_weight=w[:50])
     b = clone(est).fit(X[50:], sample_weight=w[50:])
-    _assert_fits_equal(a._merge(b), clone(est).fit(X, sample_weight=w))
+    b_gain = b.gain_.copy()
+    assert a.merge(b) is a  # in place, like partial_fit
+    _assert_fits_equal(a, clone(est).fit(X, sample_weight=w))
+    assert b.n_samples_seen_ == X.shape[0] - 50  # the other fit is unchanged
+    assert_array_equal(b.gain_, b_gain)
     with pytest.raises(TypeError, match="Cannot merge"):
-        a._merge(LayerNormalizer(affine=True).fit(X))
+        a.merge(LayerNormalizer(affine=True).fit(X))
     with pytest.raises(ValueError, match="features"):
-        a._merge(clone(est).fit(X[:, :5]))
+        a.merge(clone(est).fit(X[:, :5]))
     with pytest.raises(ValueError, match="column names"):
-        LayerNormalizer().fit(X)._merge(LayerNormalizer().fit(_frame(X)))
+        LayerNormalizer().fit(X).merge(LayerNormalizer().fit(_frame(X)))
+
+
+@pytest.mark.parametrize("n_parts", [8, 2])
+def test_lazy_fits_sharing_partitions_do_not_mutate_each_other(n_parts):
+    """Two lazy fits over the same partitions share their (pure) partition tasks:
+    merging must not mutate a fit that the other reduction also holds, and the
+    two results must be distinct objects (regression: n_samples_seen_ 2000 for
+    800 rows, one object returned twice)."""
+    X = _data(n_samples=800)
+    dX = da.from_array(X, chunks=(800 // n_parts, 6))
+    est = LayerNormalizer(affine=True)
+    lazy_a = sknorm_dask.fit(est, dX, split_every=2, compute=False)
+    lazy_b = sknorm_dask.fit(est, dX, split_every=4, compute=False)
+    # The synchronous scheduler hands the very same objects to both reductions.
+    a, b = dask.compute(lazy_a, lazy_b, scheduler="sync")
+    ref = clone(est).fit(X)
+    assert a is not b
+    _assert_fits_equal(a, ref)
+    _assert_fits_equal(b, ref)
+    a.partial_fit(X[:10])
+    assert b.n_samples_seen_ == 800
+
+
+def test_unknown_chunk_sizes_with_sample_weight(client):
+    X = _data()
+    w = np.random.default_rng(4).uniform(0, 2, size=X.shape[0])
+    df = dd.from_pandas(_frame(X).assign(w=w), npartitions=4)
+    dX = df.drop(columns="w").to_dask_array()  # row chunks unknown (nan)
+    assert np.isnan(dX.shape[0])
+    est = RMSNormalizer(affine=True)
+    ref = clone(est).fit(X, sample_weight=w)
+    # Weights from the same DataFrame: paired block by block.
+    fitted = sknorm_dask.fit(est, dX, sample_weight=df["w"].to_dask_array())
+    _assert_fits_equal(fitted, ref)
+    # In-memory weights cannot be cut to unknown chunks: say how to fix it.
+    with pytest.raises(ValueError, match=r"unknown chunk sizes.*compute_chunk_sizes"):
+        sknorm_dask.fit(est, dX, sample_weight=w)
+    # Blocks of other sizes are named at compute time.
+    other = da.from_array(w, chunks=(50, 50, 50, 53)).to_delayed()
+    uneven = da.concatenate(
+        [da.from_delayed(b, shape=(np.nan,), dtype=w.dtype) for b in other]
+    )
+    with pytest.raises(ValueError, match="block of sample_weight"):
+        sknorm_dask.fit(est, dX, sample_weight=uneven)
+    # ... and with known chunks in X, unknown ones in the weights are named.
+    known = df.drop(columns="w").to_dask_array(lengths=True)
+    with pytest.raises(ValueError, match=r"sample_weight has unknown chunk"):
+        three = da.concatenate(
+            [da.from_delayed(b, shape=(np.nan,), dtype=w.dtype) for b in other[:3]]
+        )
+        sknorm_dask.fit(est, known, sample_weight=three)
+    # In-memory weights work once the chunk sizes are known.
+    fitted = sknorm_dask.fit(est, dX.compute_chunk_sizes(), sample_weight=w)
+    _assert_fits_equal(fitted, ref)
+
+
+@pytest.mark.parametrize("categories", ["known", "unknown"])
+def test_transform_frame_with_categorical_column(client, categories):
+    """No pandas deprecation from sknorm's probe row (the suite makes it an
+    error); numeric categories are normalized like in memory."""
+    X = _data(n_samples=40, n_features=3)
+    frame = _frame(X).assign(c=pd.Categorical(np.tile([1.0, 2.0], 20)))
+    ddf = dd.from_pandas(frame, npartitions=3)
+    if categories == "unknown":
+        ddf = dd.from_pandas(_frame(X).assign(c=np.tile([1.0, 2.0], 20)), 3)
+        ddf["c"] = ddf["c"].astype("category")  # categories unknown to dask
+    est = LayerNormalizer(keep_stats=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = sknorm_dask.transform(est, ddf).compute()
+    expected = clone(est).fit_transform(frame.astype({"c": "float64"}))
+    assert list(out.columns) == [*frame.columns, "sample_center", "sample_scale"]
+    assert_allclose(out.to_numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_dask_ml_incremental_with_a_dummy_scoring(client):
+    """dask-ml's Incremental needs a scoring (sknorm's transformers have no
+    score): with a dummy one it fits by partial_fit, block by block."""
+    wrappers = pytest.importorskip("dask_ml.wrappers")
+    X = _data()
+    inc = wrappers.Incremental(
+        LayerNormalizer(affine=True), scoring=lambda est, X, y=None: 0.0
+    )
+    # Incremental feeds blocks as they are: one block across the columns.
+    dX = _to_dask(X, "array").rechunk({1: -1})
+    inc.fit(dX)
+    ref = LayerNormalizer(affine=True).fit(X)
+    _assert_fits_equal(inc.estimator_, ref)
+    Y = inc.transform(dX)
+    assert_allclose(Y.compute(), ref.transform(X), rtol=1e-12, atol=1e-12)
 
 
 def test_missing_dask_names_the_extra(monkeypatch):
