@@ -8,6 +8,7 @@ feature names live here, and the arithmetic in :mod:`sknorm._engine`.
 
 import functools
 import types
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -478,6 +479,28 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
         return _engine.inverse_transform(
             X, spec, center, scale, eps, gain=gain, bias=bias
         )
+
+    # -- persistence ----------------------------------------------------------
+    def __getstate__(self):
+        # object.__getstate__ may return the instance's own __dict__: copy it.
+        state = dict(super().__getstate__())
+        from . import __version__
+
+        state["_sknorm_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        from . import __version__
+        from .exceptions import InconsistentVersionWarning
+
+        state = dict(state)
+        saved = state.pop("_sknorm_version", "unknown")
+        if saved != __version__:
+            warnings.warn(
+                InconsistentVersionWarning(type(self).__name__, __version__, saved),
+                stacklevel=2,
+            )
+        super().__setstate__(state)
 
     # -- metadata -------------------------------------------------------------
     def _stat_names(self):

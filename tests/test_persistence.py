@@ -6,6 +6,7 @@ names, set_output, and further partial_fit calls. docs/persistence.rst
 documents this; its examples run here too.
 """
 
+import copy
 import doctest
 import io
 import pickle
@@ -21,7 +22,9 @@ import scipy.sparse as sp
 from numpy.testing import assert_array_equal
 from sklearn.base import clone
 
+import sknorm
 from sknorm import GroupNormalizer, LayerNormalizer, RMSNormalizer, config_context
+from sknorm.exceptions import InconsistentVersionWarning
 
 DOCS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "persistence.rst"
 
@@ -213,3 +216,85 @@ def test_docs_page_examples_run():
     )
     runner.run(test, out=out.write)
     assert runner.failures == 0, out.getvalue()
+
+
+# -- the sknorm version stamped into pickles ------------------------------------
+def _restamped(est, version):
+    """A pickle of ``est`` whose state says it was made by ``version``."""
+    state = est.__getstate__()
+    assert state["_sknorm_version"] == sknorm.__version__
+    if version is None:
+        del state["_sknorm_version"]
+    else:
+        state["_sknorm_version"] = version
+    return pickle.dumps((type(est), state))
+
+
+def _load_restamped(data):
+    cls, state = pickle.loads(data)
+    est = cls.__new__(cls)
+    est.__setstate__(state)
+    return est
+
+
+@pytest.mark.parametrize("est", ESTIMATORS[:3] + ESTIMATORS[-3:], ids=repr)
+def test_pickle_from_another_version_warns(est):
+    X = _data()
+    est = _fitted(est, X)
+    blob = pickle.dumps(est)
+    # the stamp is in the pickle itself, as its version string
+    assert sknorm.__version__.encode() in blob
+    other = blob.replace(
+        sknorm.__version__.encode(), b"9.9.9" + b"x" * (len(sknorm.__version__) - 5)
+    )
+    with pytest.warns(InconsistentVersionWarning) as record:
+        loaded = pickle.loads(other)
+    (warning,) = record
+    message = str(warning.message)
+    assert type(est).__name__ in message and sknorm.__version__ in message
+    assert warning.message.original_sknorm_version.startswith("9.9.9")
+    assert warning.message.current_sknorm_version == sknorm.__version__
+    # the stamp does not become an attribute
+    assert "_sknorm_version" not in vars(loaded)
+    assert_array_equal(loaded.transform(X), est.transform(X))
+
+
+def test_pickle_without_stamp_warns_unknown_version():
+    est = _fitted(LayerNormalizer(affine=True), _data())
+    with pytest.warns(InconsistentVersionWarning, match="version unknown"):
+        _load_restamped(_restamped(est, None))
+    with pytest.warns(InconsistentVersionWarning, match="version 0.0.1 when"):
+        _load_restamped(_restamped(est, "0.0.1"))
+
+
+def test_stamp_does_not_touch_the_estimator():
+    est = _fitted(GroupNormalizer(2, affine=True), _data())
+    before = set(vars(est))
+    pickle.dumps(est)
+    copy.deepcopy(est)
+    assert set(vars(est)) == before and "_sknorm_version" not in before
+
+
+def test_deepcopy_and_same_version_load_do_not_warn():
+    est = _fitted(RMSNormalizer(affine=True, keep_stats=True), _data())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        copy.deepcopy(est)
+        pickle.loads(pickle.dumps(est))
+        _load_restamped(_restamped(est, sknorm.__version__))
+
+
+def test_skops_file_from_another_version_warns(monkeypatch):
+    sio = pytest.importorskip("skops.io")
+    X = _data()
+    est = _fitted(LayerNormalizer(affine=True, keep_stats=True), X)
+    data = sio.dumps(est)
+    trusted = sio.get_untrusted_types(data=data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = sio.loads(data, trusted=trusted)
+    assert_array_equal(loaded.transform(X), est.transform(X))
+    # the same file loaded by a newer sknorm
+    monkeypatch.setattr(sknorm, "__version__", "99.0")
+    with pytest.warns(InconsistentVersionWarning, match="using version 99.0"):
+        sio.loads(data, trusted=trusted)
