@@ -1,4 +1,4 @@
-"""The Array API path: the same normalization on PyTorch, CuPy, ... arrays.
+"""The Array API backend: the same normalization on PyTorch, CuPy, ... arrays.
 
 With ``sklearn.set_config(array_api_dispatch=True)`` (which needs the
 environment variable ``SCIPY_ARRAY_API=1``), input that is not a NumPy array
@@ -6,23 +6,20 @@ but implements the `Array API standard <https://data-apis.org/array-api/>`_
 (a PyTorch tensor, a CuPy array, an ``array_api_strict`` array, ...) is
 normalized in its own namespace and on its own device: no round trip through
 NumPy, so a GPU tensor stays on the GPU. NumPy input, and any input while
-dispatch is off, takes the NumPy engine (:mod:`sknorm._engine`), which stays
-the reference and the fast path.
+dispatch is off, takes the numpy backend (:mod:`sknorm._engine`).
 
-The arithmetic mirrors :mod:`sknorm._row_stats` and :mod:`sknorm._engine`,
-written with Array API standard functions only:
+The arithmetic is :func:`sknorm._semantics.normalize_rows`, the reference
+rule every backend follows, run on the namespace: the corrected two-pass
+mean, the power-of-two rescaling of every row (exact; no overflow or
+underflow at any magnitude), NaN ignored, the zero-spread fallback of the
+robust scales, the denominator of :func:`sknorm._semantics.denominator`.
+It has no data-dependent branch, so the device never waits for the host
+inside a call: the checks for ``inf`` in the input and for an affine output
+beyond the dtype's range are accumulated on the device and read once, at
+the end of the call. Statistics are in float64 (float32 on a device
+without float64, such as Apple MPS); the output has the input's dtype.
 
-* statistics in float64 (float32 on a device without float64, such as
-  Apple MPS), output in the input's floating dtype;
-* NaN ignored in the statistics and kept in the output; ``inf`` raises;
-* mean centering by the shifted two-pass scheme (pivot: the row's first
-  non-NaN value; the output is ``(x - pivot) - delta``, never ``x - mean``),
-  with a rescaled pass for rows whose sums overflow or underflow;
-* the median, MAD and IQR through ``sort`` (NaN sorted last), with NumPy's
-  default linear interpolation for the quartiles;
-* the denominator ``sqrt(s**2 + eps)`` computed as ``hypot(s, sqrt(eps))``.
-
-The fitted affine statistics stay in NumPy (:class:`sknorm._engine.AffineMoments`
+The fitted affine statistics stay in NumPy (:class:`sknorm._affine.AffineMoments`
 holds a few vectors of length ``n_features``, merged exactly across batches);
 ``gain_`` and ``bias_`` are stored in the namespace and on the device of the
 data the estimator was fitted on. ``copy=False`` has no effect here: the output
@@ -38,8 +35,10 @@ import numpy as np
 from sklearn import get_config
 from sklearn.utils.validation import check_array, validate_data
 
-from ._engine import AffineMoments
-from ._row_stats import _INF_MESSAGE, _SS_SMALL, IQR_TO_STD, MAD_TO_STD
+from . import _semantics
+from ._affine import AffineMoments
+from ._layout import Layout
+from ._semantics import INF_MESSAGE
 from ._validation import check_sample_weight
 
 try:
@@ -65,9 +64,9 @@ def supported():
     return array_api_compat is not None and (major, minor) >= (1, 14)
 
 
-# Rows per chunk are chosen so that one float64 chunk is about this many bytes:
-# larger than the NumPy engine's chunks, since a GPU wants large kernels.
-CHUNK_BYTES = 2**26
+# Rows per device chunk: one chunk in the work dtype is about this many bytes
+# (a GPU wants large kernels; the chunk bounds the device scratch).
+DEVICE_CHUNK_BYTES = 2**26
 
 
 class Namespace:
@@ -185,369 +184,249 @@ def to_fitted_namespace(estimator, a):
     return xp.asarray(a, dtype=ref.dtype, device=array_api_compat.device(ref))
 
 
-# -- validation ----------------------------------------------------------------
-def validate(estimator, X, ns, *, reset, sample_weight=None, fitting=True):
-    """``validate_data`` for Array API input; returns ``X`` (and weights).
+# -- the backend -----------------------------------------------------------------
+class ArrayAPIBackend:
+    """Array API arrays of namespace ``ns`` (see the module docstring)."""
 
-    Keeps ``X`` in its namespace and on its device, converted to the work
-    dtype's family (float64 or float32 kept, anything else to the default).
-    Sample weights of any namespace are checked in NumPy, then moved to the
-    device of ``X``.
-    """
-    X = validate_data(
-        estimator,
-        X,
-        reset=reset,
-        accept_sparse=False,
-        dtype=ns.float_dtypes(),
-        ensure_all_finite="allow-nan" if fitting else False,
-    )
-    if not fitting:
-        return X
-    w = check_sample_weight(to_numpy(sample_weight), X.shape[0])
-    return X, ns.asarray(w)
+    name = "array_api"
 
+    def __init__(self, ns):
+        self.ns = ns
 
-def check_input(X, ns, ensure_all_finite=False):
-    """``check_array`` for Array API input (the function twins, the inverse)."""
-    return check_array(
-        X,
-        accept_sparse=False,
-        dtype=ns.float_dtypes(),
-        ensure_all_finite=ensure_all_finite,
-    )
-
-
-# -- row statistics ------------------------------------------------------------
-def _denominator(s, eps, ns):
-    """``sqrt(s**2 + eps)`` without overflow; 0 (only with eps=0) becomes 1."""
-    xp = ns.xp
-    root = ns.asarray(np.sqrt(eps))
-    if hasattr(xp, "hypot"):
-        d = xp.hypot(s, root)
-    else:  # pragma: no cover - every 2023.12 namespace has hypot
-        m = xp.maximum(xp.abs(s), root)
-        m = xp.where(m > 0, m, xp.ones_like(m))
-        d = m * xp.sqrt((s / m) ** 2 + (root / m) ** 2)
-    if eps == 0:
-        d = xp.where(d == 0, xp.ones_like(d), d)
-    return d
-
-
-def _masked_sum(a, nan, ns):
-    """Row sums of ``a`` ignoring the entries flagged in ``nan``."""
-    xp = ns.xp
-    return xp.sum(xp.where(nan, xp.zeros_like(a), a), axis=1)
-
-
-def _row_absmax(a, nan, ns):
-    """Row max of |a| ignoring NaN, with 0 and non-finite values replaced by 1."""
-    xp = ns.xp
-    m = xp.max(xp.where(nan, xp.zeros_like(a), xp.abs(a)), axis=1)
-    return xp.where((m > 0) & xp.isfinite(m), m, xp.ones_like(m))
-
-
-def _safe_divide(num, count, ns):
-    """``num / count`` where count > 0, NaN where there is no valid value."""
-    xp = ns.xp
-    ok = count > 0
-    out = num / xp.where(ok, count, xp.ones_like(count))
-    return xp.where(ok, out, xp.full_like(out, float("nan")))
-
-
-def _pick(v, idx, count, ns):
-    """``v[i, idx[i]]`` for each row ``i`` (exact: one term plus zeros).
-
-    Rows with ``count == 0`` (no valid value) get 0, not the +inf that stands
-    for NaN in the sorted rows, so that later arithmetic makes no inf - inf.
-    """
-    xp = ns.xp
-    cols = xp.arange(v.shape[1], device=ns.device)
-    hit = (cols[None, :] == idx[:, None]) & (count > 0)[:, None]
-    return xp.sum(xp.where(hit, v, xp.zeros_like(v)), axis=1)
-
-
-def _sorted_valid(a, nan, ns):
-    """Rows of ``a`` sorted with the NaN last, and the number of non-NaN."""
-    xp = ns.xp
-    if not hasattr(xp, "sort"):  # pragma: no cover - sort is in the standard
-        raise ValueError(
-            f"The array namespace {xp.__name__} has no sort, which the median, "
-            "'mad' and 'iqr' need. Use center='mean' and scale='std' (or None), "
-            "or pass a NumPy array."
+    def validate(self, estimator, X, *, reset, accept_sparse, fitting, copy=True):
+        """``validate_data`` keeping ``X`` in its namespace and on its device,
+        converted to the work dtype's family (float64 or float32 kept)."""
+        return validate_data(
+            estimator,
+            X,
+            reset=reset,
+            accept_sparse=False,
+            dtype=self.ns.float_dtypes(),
+            ensure_all_finite="allow-nan" if fitting else False,
         )
-    v = xp.sort(xp.where(nan, xp.full_like(a, float("inf")), a), axis=1)
-    count = xp.sum(xp.astype(~nan, xp.int64), axis=1)
-    return v, count
 
-
-def _row_quantile(a, nan, q, ns):
-    """Row quantile ``q`` ignoring NaN, NumPy's default linear interpolation."""
-    xp = ns.xp
-    v, count = _sorted_valid(a, nan, ns)
-    last = xp.maximum(count - 1, xp.zeros_like(count))
-    h = xp.astype(last, ns.work) * q
-    lo = xp.astype(xp.floor(h), xp.int64)
-    hi = xp.minimum(lo + 1, last)
-    t = h - xp.astype(lo, ns.work)
-    a_lo, a_hi = _pick(v, lo, count, ns), _pick(v, hi, count, ns)
-    diff = a_hi - a_lo
-    out = xp.where(t >= 0.5, a_hi - diff * (1 - t), a_lo + diff * t)
-    return xp.where(count > 0, out, xp.full_like(out, float("nan")))
-
-
-def _row_median(a, nan, ns):
-    """Row median ignoring NaN (mean of the two middle values, as NumPy)."""
-    xp = ns.xp
-    v, count = _sorted_valid(a, nan, ns)
-    last = xp.maximum(count - 1, xp.zeros_like(count))
-    lo, hi = last // 2, count // 2
-    hi = xp.minimum(hi, last)
-    a_lo, a_hi = _pick(v, lo, count, ns), _pick(v, hi, count, ns)
-    out = xp.where(lo == hi, a_lo, (a_lo + a_hi) / 2)
-    return xp.where(count > 0, out, xp.full_like(out, float("nan")))
-
-
-def _group_stats(x, center, scale, eps, ns):
-    """Per-row statistics of one group block ``x`` (work dtype, no inf).
-
-    Returns ``(pivot, delta, s)``: the deviations are ``(x - pivot) - delta``
-    and the center ``pivot + delta``; ``s`` is the scale (None without one).
-    """
-    xp = ns.xp
-    n, k = x.shape
-    nan = xp.isnan(x)
-    count = xp.astype(xp.sum(xp.astype(~nan, xp.int64), axis=1), ns.work)
-    zeros = xp.zeros((n,), dtype=ns.work, device=ns.device)
-    if center == "mean":
-        # Pivot: the first non-NaN value of the row (0 for an all-NaN row).
-        first = xp.argmax(xp.astype(~nan, xp.int8), axis=1)
-        pivot = _pick(xp.where(nan, xp.zeros_like(x), x), first, count, ns)
-        r = x - pivot[:, None]
-        delta = _safe_divide(_masked_sum(r, nan, ns), count, ns)
-        if not bool(xp.all(xp.isfinite(delta) | (count == 0))):
-            m = _row_absmax(r, nan, ns)
-            scaled = _safe_divide(_masked_sum(r / m[:, None], nan, ns), count, ns)
-            delta = xp.where(xp.isfinite(delta), delta, m * scaled)
-        dev = r - delta[:, None]
-    elif center == "median":
-        pivot, delta = _row_median(x, nan, ns), zeros
-        dev = x - pivot[:, None]
-    else:
-        pivot, delta = zeros, zeros
-        dev = x
-    if center is not None or scale is not None:
-        # An all-NaN row has no center (NaN, as in the NumPy engine, which
-        # reports it also for center=None when a scale is computed).
-        none = count == 0
-        pivot = xp.where(none, xp.full_like(pivot, float("nan")), pivot)
-
-    s = None
-    if scale == "std":
-        ss = _masked_sum(dev * dev, nan, ns)
-        s = xp.sqrt(_safe_divide(ss, count, ns))
-        bad = ~xp.isfinite(ss)
-        if eps == 0:
-            # Without eps a tiny row's sum of squares may have underflowed
-            # (even to 0): redo those rows rescaled, unless truly constant.
-            moving = xp.any((dev != 0) & ~nan, axis=1)
-            bad = bad | ((ss < float(_SS_SMALL)) & moving)
-        bad = bad & (count > 0)
-        if bool(xp.any(bad)):
-            m = _row_absmax(dev, nan, ns)
-            d = dev / m[:, None]
-            robust = m * xp.sqrt(_safe_divide(_masked_sum(d * d, nan, ns), count, ns))
-            s = xp.where(bad, robust, s)
-    elif scale == "mad":
-        s = MAD_TO_STD * _row_median(xp.abs(dev), nan, ns)
-    elif scale == "iqr":
-        s = (_row_quantile(dev, nan, 0.75, ns) - _row_quantile(dev, nan, 0.25, ns)) / (
-            IQR_TO_STD
+    def check_input(self, X, *, accept_sparse, allow_nan=False, copy=True):
+        """``check_array`` for the function twins and the inverse."""
+        return check_array(
+            X,
+            accept_sparse=False,
+            dtype=self.ns.float_dtypes(),
+            ensure_all_finite="allow-nan" if allow_nan else False,
         )
-    return pivot, delta, s
 
+    def sample_weight(self, sample_weight, n_samples):
+        """Weights of any namespace, checked in NumPy, on the device of X."""
+        w = check_sample_weight(to_numpy(sample_weight), n_samples)
+        return self.ns.asarray(w)
 
-class _Layout:
-    """A :class:`~sknorm._engine.GroupSpec` as index arrays of one namespace."""
+    def reference(self):
+        return reference_array(self.ns)
 
-    def __init__(self, spec, ns):
-        xp = ns.xp
-        self.spec = spec
-        self.groups = []
-        for cols in spec.slices():
-            if isinstance(cols, slice):
-                self.groups.append(cols)
+    def to_numpy(self, a):
+        return to_numpy(a)
+
+    def transform(
+        self,
+        X,
+        spec,
+        center,
+        scale,
+        eps,
+        *,
+        gain=None,
+        bias=None,
+        keep_stats=False,
+        copy=True,
+    ):
+        """Normalize ``X``: returns ``(Y, C, S)`` in its namespace and device.
+
+        ``Y`` in the dtype of ``X``; ``C``/``S`` the (n_samples, n_groups)
+        statistics in the work dtype (``S`` None without a scale).
+        """
+        ns, xp = self.ns, self.ns.xp
+        layout = Layout(spec, center, scale, keep_stats)
+        cols = _DeviceColumns(layout, ns)
+        n, p = X.shape
+        chunks = _chunks(n, p)
+        Y = C = S = None
+        if len(chunks) > 1:
+            Y = xp.empty((n, layout.n_out), dtype=X.dtype, device=ns.device)
+            C = xp.empty((n, layout.n_groups), dtype=ns.work, device=ns.device)
+            if scale is not None:
+                S = xp.empty((n, layout.n_groups), dtype=ns.work, device=ns.device)
+        flags = []
+        for rows in chunks:
+            x = xp.astype(X[rows, :], ns.work)
+            y, c, s, flag = _normalize_chunk(
+                x, layout, cols, center, scale, eps, gain, bias, X.dtype, ns
+            )
+            flags.append(flag)
+            if len(chunks) == 1:
+                Y, C, S = y, c, s
             else:
-                self.groups.append(ns.asarray(cols, dtype=xp.int64))
-        col_group = np.zeros(spec.n_features, dtype=np.int64)
-        for g, idx in enumerate(spec.indices):
-            col_group[idx] = g
-        in_group = spec.in_group
-        self.col_group = ns.asarray(col_group, dtype=xp.int64)
-        self.in_group = ns.asarray(in_group, dtype=xp.bool)
-        self.all_in_group = bool(in_group.all())
-        self.keep_all = spec.keep.size == spec.n_features
-        self.keep = ns.asarray(spec.keep, dtype=xp.int64)
+                Y[rows, :] = y
+                C[rows, :] = c
+                if S is not None:
+                    S[rows, :] = s
+        _check_flags(flags, X.dtype, ns)
+        return Y, C, S
 
-    def block(self, x, g, ns):
+    def inverse_transform(self, Y, spec, center, scale, eps, *, gain=None, bias=None):
+        """Undo :meth:`transform` from its output with kept statistics."""
+        ns, xp = self.ns, self.ns.xp
+        layout = Layout(spec, center, scale, True)
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = _semantics.inverse(
+                xp.astype(Y, ns.work), layout, center, scale, eps, gain, bias, xp
+            )
+        return xp.astype(X, Y.dtype)
+
+    def affine_moments(self, X, w, spec, center, scale, eps):
+        """The affine regression's moments of batch ``X`` (NumPy, mergeable).
+
+        The sums run on the device of ``X``; only a few vectors of length
+        ``n_features`` come back to the host per chunk.
+        """
+        ns, xp = self.ns, self.ns.xp
+        n, p = X.shape
+        layout = Layout(spec, center, scale, False)
+        dev_cols = _DeviceColumns(layout, ns)
+        grouped = ns.asarray(np.flatnonzero(layout.in_group), dtype=xp.int64)
+        total = AffineMoments(int(layout.in_group.sum()))
+        flags = []
+        for rows in _chunks(n, p):
+            x = xp.astype(X[rows, :], ns.work)
+            z, _, _, flag = _normalize_chunk(
+                x, layout, dev_cols, center, scale, eps, None, None, ns.work, ns
+            )
+            flags.append(flag)
+            x, z = xp.take(x, grouped, axis=1), xp.take(z, grouped, axis=1)
+            total.merge(_batch_moments(x, z, w[rows], ns))
+        _check_flags(flags, ns.work, ns)
+        return total
+
+
+class _DeviceColumns:
+    """A :class:`~sknorm._layout.Layout`'s column indices on the device.
+
+    ``groups[g]``: the input columns of group ``g`` (a slice or a device
+    index array); ``other``: the columns in no group; ``perm``: for each
+    output column, its position in the concatenation of the groups' blocks
+    and the other columns (None when that is the identity).
+    """
+
+    def __init__(self, layout, ns):
+        xp = ns.xp
+        self.groups = [
+            c if isinstance(c, slice) else ns.asarray(c, dtype=xp.int64)
+            for c in layout.in_cols
+        ]
+        self.other = None
+        if layout.other.size:
+            self.other = ns.asarray(layout.other, dtype=xp.int64)
+        p = layout.spec.n_features
+        order = np.concatenate(
+            [np.arange(p)[c] for c in layout.in_cols] + [layout.other]
+        )
+        perm = np.argsort(order, kind="stable")[layout.keep]
+        self.perm = None
+        if not np.array_equal(perm, np.arange(p)):
+            self.perm = ns.asarray(perm, dtype=xp.int64)
+
+    def block(self, x, g, xp):
         cols = self.groups[g]
         if isinstance(cols, slice):
             return x[:, cols]
-        return ns.xp.take(x, cols, axis=1)
-
-    def expand(self, per_group, ns):
-        """(n, n_groups) per-group values as (n, n_features), one per column."""
-        return ns.xp.take(per_group, self.col_group, axis=1)
+        return xp.take(x, cols, axis=1)
 
 
-def _normalize_chunk(x, layout, center, scale, eps, ns):
-    """Normalize one chunk (work dtype). Returns ``(z, C, S)``."""
-    if bool(ns.xp.any(ns.xp.isinf(x))):
-        raise ValueError(_INF_MESSAGE)
-    # Rows whose fast sums overflow are redone rescaled; a NumPy-backed
-    # namespace (array-api-strict) would warn about the first try.
-    with np.errstate(over="ignore", invalid="ignore"):
-        return _normalize_groups(x, layout, center, scale, eps, ns)
+def _chunks(n, p):
+    step = max(1, DEVICE_CHUNK_BYTES // max(1, p * 8))
+    return [slice(lo, min(n, lo + step)) for lo in range(0, n, step)]
 
 
-def _normalize_groups(x, layout, center, scale, eps, ns):
-    xp = ns.xp
-    pivots, deltas, scales = [], [], []
-    for g in range(len(layout.groups)):
-        p, d, s = _group_stats(layout.block(x, g, ns), center, scale, eps, ns)
-        pivots.append(p)
-        deltas.append(d)
-        scales.append(s)
-    P = xp.stack(pivots, axis=1)
-    D = xp.stack(deltas, axis=1)
-    z = (x - layout.expand(P, ns)) - layout.expand(D, ns)
-    S = None
-    if scale is not None:
-        S = xp.stack(scales, axis=1)
-        z = z / layout.expand(_denominator(S, eps, ns), ns)
-    if not layout.all_in_group:
-        z = xp.where(layout.in_group, z, x)
-    return z, P + D, S
+def _normalize_chunk(x, layout, cols, center, scale, eps, gain, bias, dtype, ns):
+    """Normalize one chunk ``x`` (work dtype) by the reference rule.
 
-
-def _iter_chunks(n, p):
-    step = max(1, CHUNK_BYTES // max(1, p * 8))
-    for start in range(0, n, step):
-        yield slice(start, min(n, start + step))
-
-
-def transform(
-    X, spec, center, scale, eps, ns, *, gain=None, bias=None, keep_stats=False
-):
-    """Normalize Array API ``X`` by ``spec``: the twin of ``_engine.transform``.
-
-    Returns ``(Y, C, S)`` in the namespace and on the device of ``X``: ``Y``
-    in the dtype of ``X``, ``C``/``S`` the (n_samples, n_groups) statistics
-    in the work dtype (``S`` is None without a scale).
+    Returns ``(y, C, S, flags)``: the output rows in ``dtype`` with the
+    layout's columns, the statistics, and a device array of two booleans:
+    an inf in ``x``, an affine output beyond ``dtype``'s range. No host
+    synchronization.
     """
     xp = ns.xp
-    n, p = X.shape
-    layout = _Layout(spec, ns)
-    stats = [s for s in (center, scale) if s is not None] if keep_stats else []
-    n_groups = len(spec.indices)
-    n_out = spec.keep.size + len(stats) * n_groups
-    chunks = list(_iter_chunks(n, p))
-    Y = C = S = None
-    if len(chunks) > 1:
-        Y = xp.empty((n, n_out), dtype=X.dtype, device=ns.device)
-        C = xp.empty((n, n_groups), dtype=ns.work, device=ns.device)
-        if scale is not None:
-            S = xp.empty((n, n_groups), dtype=ns.work, device=ns.device)
-    for rows in chunks:
-        x = xp.astype(X[rows, :], ns.work)
-        z, c, s = _normalize_chunk(x, layout, center, scale, eps, ns)
-        if gain is not None:
-            z = z * gain + bias
-        if not layout.keep_all:
-            z = xp.take(z, layout.keep, axis=1)
-        if stats:
-            kept = []
-            for g in range(n_groups):
-                if center is not None:
-                    kept.append(c[:, g])
-                if scale is not None:
-                    kept.append(s[:, g])
-            z = xp.concat([z, xp.stack(kept, axis=1)], axis=1)
-        z = xp.astype(z, X.dtype)
-        if len(chunks) == 1:
-            Y, C, S = z, c, s
-        else:
-            Y[rows, :] = z
-            C[rows, :] = c
-            if S is not None:
-                S[rows, :] = s
-    return Y, C, S
+    # A NumPy-backed namespace (array-api-strict) would warn about the
+    # intermediate values of NaN rows; they are expected.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        blocks, cs, ss = [], [], []
+        for g in range(layout.n_groups):
+            c, s, z = _semantics.normalize_rows(
+                cols.block(x, g, xp), center, scale, eps, xp
+            )
+            if gain is not None:
+                idx = cols.groups[g]
+                g_, b_ = (
+                    (gain[idx], bias[idx])
+                    if isinstance(idx, slice)
+                    else (xp.take(gain, idx), xp.take(bias, idx))
+                )
+                z = z * g_ + b_
+            blocks.append(z)
+            cs.append(c)
+            ss.append(s)
+        if cols.other is not None:
+            blocks.append(xp.take(x, cols.other, axis=1))
+        y = blocks[0] if len(blocks) == 1 else xp.concat(blocks, axis=1)
+        if cols.perm is not None:
+            y = xp.take(y, cols.perm, axis=1)
+        C = xp.stack(cs, axis=1)
+        S = None if scale is None else xp.stack(ss, axis=1)
+        kept = [
+            (C if which == "center" else S)[:, g]
+            for g, which in layout.stat_order(center, scale)
+        ]
+        if layout.n_stats:
+            y = xp.concat([y, xp.stack(kept, axis=1)], axis=1)
+        out = xp.astype(y, dtype)
+        over = xp.zeros((), dtype=xp.bool, device=ns.device)
+        if gain is not None and dtype != ns.work:
+            over = _semantics.overflowed(out, xp)
+        flags = xp.stack([xp.any(xp.isinf(x)), over])
+    return out, C, S, flags
 
 
-def inverse_transform(Y, spec, center, scale, eps, ns, *, gain=None, bias=None):
-    """Undo :func:`transform` from its output with kept statistics."""
-    xp = ns.xp
-    p = spec.n_features
-    stats = [s for s in (center, scale) if s is not None]
-    n_stats = len(stats)
-    layout = _Layout(spec, ns)
-    n_groups = len(spec.indices)
-    X = xp.astype(Y[:, :p], ns.work)
+def _check_flags(flags, dtype, ns):
+    """Raise for an inf in the input or an overflowing affine output.
 
-    def kept(stat):
-        cols = [p + g * n_stats + stats.index(stat) for g in range(n_groups)]
-        picked = xp.take(Y, ns.asarray(cols, dtype=xp.int64), axis=1)
-        return layout.expand(xp.astype(picked, ns.work), ns)
-
-    block = X
-    if gain is not None:
-        block = (block - bias) / gain
-    if scale is not None:
-        block = block * _denominator(kept(scale), eps, ns)
-    if center is not None:
-        block = block + kept(center)
-    out = block if layout.all_in_group else xp.where(layout.in_group, block, X)
-    return xp.astype(out, Y.dtype)
-
-
-def affine_moments(X, w, spec, center, scale, eps, ns):
-    """The affine regression's moments of batch ``X`` (NumPy, mergeable).
-
-    The sums run on the device of ``X``; only a few vectors of length
-    ``n_features`` come back to the host.
+    The one host synchronization of a call: the flags of every chunk are
+    read together.
     """
+    got = to_numpy(ns.xp.stack(flags, axis=0)).any(axis=0)
+    if got[0]:
+        raise ValueError(INF_MESSAGE)
+    if got[1]:
+        _semantics.raise_overflow(dtype)
+
+
+def _batch_moments(x, z, w, ns):
+    """:class:`AffineMoments` of one chunk, summed on the device."""
     xp = ns.xp
-    n, p = X.shape
-    layout = _Layout(spec, ns)
-    cols = ns.asarray(np.flatnonzero(spec.in_group), dtype=xp.int64)
-    total = AffineMoments(int(spec.in_group.sum()))
-    for rows in _iter_chunks(n, p):
-        x = xp.astype(X[rows, :], ns.work)
-        z, _, _ = _normalize_chunk(x, layout, center, scale, eps, ns)
-        x, z = xp.take(x, cols, axis=1), xp.take(z, cols, axis=1)
-        valid = ~(xp.isnan(x) | xp.isnan(z))
-        zero = xp.zeros_like(x)
-        wv = xp.where(valid, w[rows][:, None], zero)
-        x0, z0 = xp.where(valid, x, zero), xp.where(valid, z, zero)
+    valid = ~(xp.isnan(x) | xp.isnan(z))
+    zero = xp.zeros_like(x)
+    wv = xp.where(valid, w[:, None], zero)
+    x0, z0 = xp.where(valid, x, zero), xp.where(valid, z, zero)
+    with np.errstate(over="ignore", invalid="ignore"):  # checked below
         weight = xp.sum(wv, axis=0)
         safe = xp.where(weight > 0, weight, xp.ones_like(weight))
         mean_z = xp.sum(wv * z0, axis=0) / safe
         mean_x = xp.sum(wv * x0, axis=0) / safe
         dz = xp.where(valid, z0 - mean_z, zero)
         dx = xp.where(valid, x0 - mean_x, zero)
-        with np.errstate(over="ignore", invalid="ignore"):  # checked below
-            m2_z, c_zx = xp.sum(wv * dz * dz, axis=0), xp.sum(wv * dz * dx, axis=0)
-        batch = AffineMoments._from_arrays(
-            *(
-                to_numpy(a).astype(np.float64)
-                for a in (weight, mean_z, mean_x, m2_z, c_zx)
-            )
-        )
-        if batch._bad().any():
-            # The sums overflowed (|z| or |x| too large to square): the NumPy
-            # moments of this chunk, which rescale those features exactly.
-            batch = AffineMoments.from_batch(
-                to_numpy(x), to_numpy(z), to_numpy(w[rows])
-            )
-        total.merge(batch)
-    return total
+        m2_z, c_zx = xp.sum(wv * dz * dz, axis=0), xp.sum(wv * dz * dx, axis=0)
+    batch = AffineMoments._from_arrays(
+        *(to_numpy(a).astype(np.float64) for a in (weight, mean_z, mean_x, m2_z, c_zx))
+    )
+    if batch._bad().any():
+        # The sums overflowed (|z| or |x| too large to square): the NumPy
+        # moments of this chunk, which rescale those features exactly.
+        batch = AffineMoments.from_batch(to_numpy(x), to_numpy(z), to_numpy(w))
+    return batch

@@ -3,7 +3,9 @@
 The three public classes only say which center and scale they use and how
 their column groups are built (:meth:`_BaseNormalizer._options` and
 :meth:`_BaseNormalizer._make_spec`); fitting, transforming, inverting, tags and
-feature names live here, and the arithmetic in :mod:`sknorm._engine`.
+feature names live here. Each call asks :func:`sknorm._engine.backend` once
+for the backend of its input (numpy/numba/sparse or Array API) and uses it
+for validation and arithmetic, without asking which one it got.
 """
 
 import functools
@@ -14,15 +16,15 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from . import _array_api, _engine
+from ._affine import AffineMoments
+from ._layout import GroupSpec, stat_names
 from ._validation import (
-    FLOAT_DTYPES,
     SparseInputError,
     check_bool,
     check_options,
-    check_sample_weight,
     feature_names_out,
     sparse_message,
 )
@@ -33,25 +35,19 @@ def _sparse_ok(center, scale, affine=False):
 
 
 def normalize_array(X, make_spec, center, scale, eps, copy):
-    """The function twins' shared body: validate ``X`` and normalize it."""
+    """The function twins' shared body: validate ``X`` and normalize it.
+
+    Returns ``(Z, C, S)``; ``S`` is ones (in the namespace of ``C``) when
+    ``scale`` is None.
+    """
     eps = check_options(center, scale, eps)
-    ns = _array_api.get_namespace(X)
-    if ns is not None:
-        X = _array_api.check_input(X, ns)
-        Z, C, S = _array_api.transform(X, make_spec(X), center, scale, eps, ns)
-        return Z, C, (ns.xp.ones_like(C) if S is None else S)
     if sp.issparse(X) and not _sparse_ok(center, scale):
         raise SparseInputError(sparse_message(center, False))
-    X = check_array(
-        X,
-        accept_sparse=("csr", "csc"),
-        dtype=FLOAT_DTYPES,
-        copy=False,
-        ensure_all_finite=False,
-        force_writeable=not copy,
-    )
-    spec = make_spec(X)
-    return _engine.transform(X, spec, center, scale, eps, copy=copy)
+    backend = _engine.backend(X)
+    X = backend.check_input(X, accept_sparse=("csr", "csc"), copy=copy)
+    Z, C, S = backend.transform(X, make_spec(X), center, scale, eps, copy=copy)
+    # C ** 0 is 1 even where C is NaN (IEEE pow), in C's own namespace.
+    return Z, C, (C**0 if S is None else S)
 
 
 def _check_invertible(estimator):
@@ -130,8 +126,8 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
         return self.center, self.scale
 
     def _make_spec(self, n_features, feature_names):
-        """Return the :class:`~sknorm._engine.GroupSpec` for this many columns."""
-        return _engine.GroupSpec.single(n_features)
+        """Return the :class:`~sknorm._layout.GroupSpec` for this many columns."""
+        return GroupSpec.single(n_features)
 
     def _requires_fit(self):
         return bool(self.affine)
@@ -218,24 +214,19 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
         if not first:
             _check_fit_params(self, center, scale, eps, fitting=True)
             _array_api.check_fitted_namespace(self, X, "partial_fit")
-        ns = _array_api.get_namespace(X)
-        if ns is not None:
-            X, w = _array_api.validate(
-                self, X, ns, reset=first, sample_weight=sample_weight
-            )
-        else:
-            X = validate_data(
-                self,
-                X,
-                reset=first,
-                accept_sparse=self._accept_sparse(X, center, scale),
-                dtype=FLOAT_DTYPES,
-                ensure_all_finite="allow-nan",
-            )
-            w = check_sample_weight(sample_weight, X.shape[0])
+        backend = _engine.backend(X)
+        X = backend.validate(
+            self,
+            X,
+            reset=first,
+            accept_sparse=self._accept_sparse(X, center, scale),
+            fitting=True,
+        )
+        w = backend.sample_weight(sample_weight, X.shape[0])
         if first:
-            if ns is not None:
-                self._array_ref_ = _array_api.reference_array(ns)
+            ref = backend.reference()
+            if ref is not None:
+                self._array_ref_ = ref
             self._spec_ = self._make_spec(
                 X.shape[1], getattr(self, "feature_names_in_", None)
             )
@@ -247,22 +238,13 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
                 "eps": eps,
             }
             if self.affine:
-                self._moments = _engine.AffineMoments(int(self._spec_.in_group.sum()))
+                self._moments = AffineMoments(int(self._spec_.in_group.sum()))
         if self.affine:
-            self._update_affine(X, w, center, scale, eps, ns)
+            batch = backend.affine_moments(X, w, self._spec_, center, scale, eps)
+            self._moments.merge(batch)
+            self._refresh_affine()
         self.n_samples_seen_ += X.shape[0]
         return self
-
-    def _update_affine(self, X, w, center, scale, eps, ns=None):
-        """Merge the regression moments of batch ``X`` and refresh gain/bias."""
-        spec = self._spec_
-        if ns is not None:
-            batch = _array_api.affine_moments(X, w, spec, center, scale, eps, ns)
-            self._moments.merge(batch)
-        else:
-            batch = _engine.affine_moments(X, w, spec, center, scale, eps)
-            self._moments.merge(batch)
-        self._refresh_affine()
 
     def _refresh_affine(self):
         """Set ``gain_`` and ``bias_`` from the merged regression moments."""
@@ -375,33 +357,17 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
         _array_api.check_fitted_namespace(self, X, "transform")
         gain = getattr(self, "gain_", None) if self.affine else None
         bias = getattr(self, "bias_", None) if self.affine else None
-        ns = _array_api.get_namespace(X)
-        if ns is not None:
-            X = _array_api.validate(self, X, ns, reset=False, fitting=False)
-            Z, _, _ = _array_api.transform(
-                X,
-                self._spec_for(X.shape[1]),
-                center,
-                scale,
-                eps,
-                ns,
-                gain=gain,
-                bias=bias,
-                keep_stats=self.keep_stats,
-            )
-            return Z
         copy = self.copy if copy is None else copy
-        X = validate_data(
+        backend = _engine.backend(X)
+        X = backend.validate(
             self,
             X,
             reset=False,
             accept_sparse=self._accept_sparse(X, center, scale),
-            dtype=FLOAT_DTYPES,
-            copy=False,
-            ensure_all_finite=False,
-            force_writeable=not copy,
+            fitting=False,
+            copy=copy,
         )
-        Z, _, _ = _engine.transform(
+        Z, _, _ = backend.transform(
             X,
             self._spec_for(X.shape[1]),
             center,
@@ -441,16 +407,8 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
             check_is_fitted(self)
         _check_fit_params(self, center, scale, eps)
         _array_api.check_fitted_namespace(self, X, "inverse_transform")
-        ns = _array_api.get_namespace(X)
-        if ns is not None:
-            X = _array_api.check_input(X, ns, ensure_all_finite="allow-nan")
-        else:
-            X = check_array(
-                X,
-                accept_sparse=("csr", "csc"),
-                dtype=FLOAT_DTYPES,
-                ensure_all_finite="allow-nan",
-            )
+        backend = _engine.backend(X)
+        X = backend.check_input(X, accept_sparse=("csr", "csc"), allow_nan=True)
         n_stats = sum(s is not None for s in (center, scale))
         if hasattr(self, "_spec_"):
             spec = self._spec_
@@ -466,17 +424,13 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
         gain = bias = None
         if self.affine:
             gain, bias = self.gain_, self.bias_
-            zero = _array_api.to_numpy(gain) == 0
+            zero = backend.to_numpy(gain) == 0
             if zero.any():
                 raise ValueError(
                     "Cannot invert the affine map: gain_ is 0 for features "
                     f"{np.flatnonzero(zero).tolist()}."
                 )
-        if ns is not None:
-            return _array_api.inverse_transform(
-                X, spec, center, scale, eps, ns, gain=gain, bias=bias
-            )
-        return _engine.inverse_transform(
+        return backend.inverse_transform(
             X, spec, center, scale, eps, gain=gain, bias=bias
         )
 
@@ -507,7 +461,7 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
         center, scale = self._options()
         if not self.keep_stats:
             return []
-        return _engine.stat_names(self._spec_, center, scale)
+        return stat_names(self._spec_, center, scale)
 
     def get_feature_names_out(self, input_features=None):
         """Get output feature names for transformation.

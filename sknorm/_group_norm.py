@@ -208,4 +208,4 @@ def group_norm(
     )
     if not return_stats:
         return Z
-    return Z, C, (S if S is not None else np.ones_like(C))
+    return Z, C, S

@@ -1,7 +1,7 @@
 """Layer normalization: :class:`LayerNormalizer` and its function twin."""
 
 from ._base import _BaseNormalizer, normalize_array
-from ._engine import GroupSpec
+from ._layout import GroupSpec
 
 
 class LayerNormalizer(_BaseNormalizer):
@@ -186,13 +186,4 @@ def layer_norm(
     Z, C, S = normalize_array(
         X, lambda X: GroupSpec.single(X.shape[1]), center, scale, eps, copy
     )
-    if not return_stats:
-        return Z
-    s = S[:, 0] if S is not None else _ones_like(C[:, 0])
-    return Z, C[:, 0], s
-
-
-def _ones_like(a):
-    out = a.copy()
-    out[:] = 1.0
-    return out
+    return (Z, C[:, 0], S[:, 0]) if return_stats else Z

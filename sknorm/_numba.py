@@ -13,14 +13,16 @@ same arithmetic as the numpy engine in :mod:`sknorm._row_stats`:
   partial sums are added in float64 (the error stays about ``1e-16`` relative
   for rows of any length),
 * ``out = ((x - delta) - delta2) * (1 / sqrt(ss / n + eps))`` (``hypot``
-  where that could overflow), then ``* gain + bias``; the center is
-  ``delta + delta2``.
+  where that could overflow), then ``* gain + bias`` in float64 (``gain``
+  and ``bias`` are float64 arrays) rounded to the output dtype; the center
+  is ``delta + delta2``.
 
 Only the additions inside a block are reassociated (vectorized); the
 subtractions and products are done exactly as written. A row whose statistics
 are not finite (NaN, inf, overflow) or may have underflowed is not written:
-it is flagged and redone by the numpy slow path, from the untouched input
-(which is why in-place normalization needs no copy).
+it is flagged and redone by :func:`sknorm._semantics.normalize_rows`, the
+reference rule every backend shares, from the untouched input (which is why
+in-place normalization needs no copy).
 """
 
 import threading
@@ -29,8 +31,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-#: Values per block of a row sum (see the module docstring).
-BLOCK = 1024
+from ._row_stats import BLOCK
+from ._semantics import small_sum_of_squares
 
 _REASSOC = {"reassoc"}
 _PARALLEL_LOCK = threading.Lock()
@@ -286,7 +288,7 @@ def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads):
     ``layout`` holds int64 arrays ``in_lo, in_hi, out_lo, stat_c, stat_s,
     other, rest_in, rest_out`` (group column ranges in ``X`` and ``Z``, kept
     statistic columns or -1, columns in no group, passthrough columns).
-    ``gain``/``bias`` are arrays in ``Z.dtype`` (empty: no affine map).
+    ``gain``/``bias`` are float64 arrays (empty: no affine map).
     Returns ``(C, S, bad)``: ``bad[i, g]`` flags a row group left unwritten
     for the slow path, ``bad[i, -1]`` an inf in a column of no group.
     """
@@ -299,8 +301,7 @@ def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads):
     width = max(1, int(widths.max())) if widths.size else 1
     # Below this (float64) sum of squares, a row may have lost digits to
     # underflow or to deviations in the dtype's subnormal range.
-    info = np.finfo(X.dtype)
-    ss_small = float(info.tiny / info.eps)
+    ss_small = small_sum_of_squares(X.dtype)
     args = (*layout, gain, bias, center == "mean", scale == "std", float(eps))
     n_threads = min(n_threads, numba.config.NUMBA_NUM_THREADS)
     # Rows per parallel task: about 256 KiB of input.
@@ -355,7 +356,7 @@ def moments(x, z, w):
     """Weighted regression moments of the columns of ``x`` on those of ``z``.
 
     Returns ``(weight, mean_z, mean_x, m2_z, c_zx)`` as in
-    :class:`sknorm._engine.AffineMoments`, or None when the batch holds a NaN
+    :class:`sknorm._affine.AffineMoments`, or None when the batch holds a NaN
     (then the NaN-aware numpy code applies).
     """
     total, sum_z, mean_z, mean_x, m2_z, c_zx = _moments(x, z, w)

@@ -1,7 +1,7 @@
 """RMS normalization: :class:`RMSNormalizer` and its function twin."""
 
 from ._base import _BaseNormalizer, normalize_array
-from ._engine import GroupSpec
+from ._layout import GroupSpec
 
 
 class RMSNormalizer(_BaseNormalizer):

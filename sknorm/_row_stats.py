@@ -1,75 +1,40 @@
-"""Per-sample center and scale statistics: stable, NaN-aware, chunk-local.
+"""The numpy backend's fast row statistics (BLAS, in place, chunk-local).
 
-Everything here works on one *block*: a 2-D float64 or float32 array holding
-some rows of one column group. :func:`normalize_block` writes the normalized
-block into the output (no full-size temporary: BLAS ``gemv``/``dot`` row sums
-and ``ger`` per-row subtractions work in place) and returns the per-row center
-and scale. The engine (:mod:`sknorm._engine`) cuts the data into row chunks
-and column groups and calls it, on several threads; :mod:`sknorm._numba` holds
-compiled kernels with the same arithmetic.
+:func:`normalize_block` normalizes one *block* (some rows of one column
+group, float64 or float32) into the output by the rules of
+:mod:`sknorm._semantics`, with no full-size temporary: BLAS ``gemv``/``dot``
+row sums and ``ger`` per-row subtractions work in place. The engine
+(:mod:`sknorm._engine`) cuts the data into row chunks and column groups and
+calls it, on several threads.
 
-Numerics
---------
-* Mean centering uses the *corrected two-pass* scheme: the row mean
-  ``delta`` is computed and subtracted, then the mean ``delta2`` of what is
-  left (the rounding error of ``delta``, computed from values of the size of
-  the spread, so accurately) is subtracted too and taken out of the sum of
-  squares (the corrected two-pass formula of Chan, Golub & LeVeque,
-  ``sum(v**2) - sum(v)**2 / n``). The center is ``delta + delta2`` but the
-  output is ``(x - delta) - delta2``, so the center is never rounded before
-  it is subtracted: a row ``1e12 + N(0, 1)`` keeps full precision relative
-  to its spread (about 1e-16), and a constant row gives exactly zero (``x -
-  delta`` is exact when ``delta`` is within a factor of 2 of ``x``, and then
-  ``delta2`` is that exact difference). ``E[x**2] - E[x]**2`` is never used.
-* Row sums are BLAS sums over blocks of :data:`BLOCK` values, added in float64
-  (float32 data is normalized in float32 with float64 statistics).
-* The denominator is ``sqrt(s**2 + eps)``, computed as ``hypot(s, sqrt(eps))``
-  where ``s**2`` could overflow or underflow.
-* Rows whose fast-path statistics are not finite (a NaN or inf in the row, or a
-  sum of squares that overflowed or underflowed) are recomputed by a NaN-aware,
-  rescaled slow path; an ``inf`` in the data raises a ``ValueError`` there. No
-  separate pass over the data is needed to validate it.
+* Mean centering by the corrected two-pass scheme: ``delta = sum(x) / n``
+  is subtracted, then ``delta2 = sum(v) / n`` of the residuals ``v``, which
+  is also taken out of the sum of squares (``sum(v**2) - sum(v) * delta2``,
+  Chan, Golub & LeVeque). The output is ``(x - delta) - delta2``: a row
+  ``1e12 + N(0, 1)`` keeps full precision relative to its spread, and a
+  constant row gives exactly zero.
+* Row sums are BLAS sums over blocks of :data:`BLOCK` values, added in
+  float64 (float32 data is normalized in float32 with float64 statistics).
+* The median, MAD and IQR from a sorted copy of the block.
+* Rows the fast statistics cannot take (a NaN or inf, a sum of squares that
+  overflowed or may have lost digits to underflow, a tiny robust scale) are
+  flagged and redone by :func:`sknorm._semantics.normalize_rows`, the
+  rescaled reference rule; an ``inf`` raises there. No separate validation
+  pass over the data is needed.
 """
-
-import warnings
 
 import numpy as np
 from scipy.linalg import blas as _blas
 
-# Consistency constants: for normal data, MAD * 1.4826... and IQR / 1.3489...
-# estimate the standard deviation. Both are functions of Phi^-1(3/4).
-MAD_TO_STD = 1.482602218505602  # 1 / Phi^-1(3/4)
-IQR_TO_STD = 1.3489795003921634  # 2 * Phi^-1(3/4)
-
-_INF_MESSAGE = (
-    "Input X contains infinity. sknorm ignores NaN when computing a sample's "
-    "statistics and keeps it in the output, but it cannot normalize a sample "
-    "holding +/-inf: replace inf values (for example with np.nan) first."
+from ._semantics import (
+    INF_MESSAGE,
+    IQR_TO_STD,
+    MAD_TO_STD,
+    denominator,
+    normalize_rows,
+    robust_fallback,
+    small_sum_of_squares,
 )
-
-# Below this sum of squares the fast path may have lost precision to underflow.
-_SS_SMALL = np.finfo(np.float64).tiny / np.finfo(np.float64).eps
-
-
-def denominator(scale, eps):
-    """Return ``sqrt(scale**2 + eps)`` without overflow, with 0 replaced by 1.
-
-    ``scale`` is a float64 array (NaN stays NaN).
-
-    A zero denominator only happens for ``eps == 0`` and a constant row; that
-    row is then left at its centered value (zeros), never divided by zero.
-    """
-    scale = np.asarray(scale, dtype=np.float64)
-    # sqrt(s * s + eps) is as accurate as hypot and several times faster;
-    # hypot only where s * s could overflow or underflow.
-    with np.errstate(over="ignore", under="ignore"):
-        d = np.sqrt(scale * scale + eps)
-    big = ~((scale < 1e150) & (scale > 1e-150))
-    if big.any():
-        d[big] = np.hypot(scale[big], np.sqrt(eps))
-    if eps == 0:
-        d = np.where(d == 0, 1.0, d)
-    return d
 
 
 def normalize_block(x, out, center, scale, eps):
@@ -153,6 +118,13 @@ def _normalize_block(x, out, center, scale, eps):
         srt = np.sort(out, axis=1)
         q25, q75 = _percentiles_sorted(srt, (0.25, 0.75))
         s = (q75 - q25) / IQR_TO_STD
+    if scale in ("mad", "iqr"):
+        # A zero robust scale on a row that is not constant: the shared
+        # fallback (mean absolute deviation), only on those rows.
+        zero = np.flatnonzero(s == 0)
+        if zero.size:
+            count = np.full(zero.size, float(n_cols))
+            s[zero] = robust_fallback(s[zero], out[zero], None, count)
 
     bad = ~np.isfinite(c)
     if s is not None:
@@ -160,7 +132,7 @@ def _normalize_block(x, out, center, scale, eps):
         # Rows of tiny values: a sum of squares that may have underflowed (even
         # to 0), or deviations near the subnormal range, lose digits here.
         # Redo them rescaled, unless they are truly constant.
-        small = _ss_small(dtype)
+        small = small_sum_of_squares(dtype)
         if scale == "std":
             tiny = ss < small
         else:
@@ -181,7 +153,10 @@ def _normalize_block(x, out, center, scale, eps):
         bad |= np.isinf(out).any(axis=1)
     rows = np.flatnonzero(bad)
     if rows.size:
-        c_bad, s_bad, z_bad = _slow_rows(x[rows].astype(np.float64), center, scale, eps)
+        x_bad = x[rows].astype(np.float64)
+        if np.isinf(x_bad).any():
+            raise ValueError(INF_MESSAGE)
+        c_bad, s_bad, z_bad = normalize_rows(x_bad, center, scale, eps)
         c[rows] = c_bad
         if s is not None:
             s[rows] = s_bad
@@ -224,12 +199,6 @@ def _percentiles_sorted(srt, qs):
         # numpy's _lerp: interpolate from the nearer end.
         out.append(b - diff * (1 - t) if t >= 0.5 else a + diff * t)
     return out
-
-
-def _ss_small(dtype):
-    """Below this sum of squares the fast path may have lost precision."""
-    info = np.finfo(dtype)
-    return float(info.tiny / info.eps)
 
 
 # -- fast row-wise primitives -------------------------------------------------
@@ -335,100 +304,3 @@ def _einsum_vecdot(a, b):  # pragma: no cover - numpy < 2.0
 
 
 _vecdot = getattr(np, "vecdot", _einsum_vecdot)
-
-
-def _slow_rows(x, center, scale, eps):
-    """NaN-aware, overflow- and underflow-safe normalization of a few rows.
-
-    ``x`` is a fresh float64 copy. A row of values below 1 is first multiplied
-    by a power of two (exact) that brings its largest magnitude into [0.5, 1),
-    so that the squares of its deviations (at least an ulp of that, unless 0)
-    cannot underflow; a row of huge values is scaled down the same way only
-    where the plain computation overflows (scaling down can push its smallest
-    values into the subnormal range: those are normalized again at their own
-    size). The center and scale are scaled back, and the normalized values
-    are computed at the rescaled size, with ``eps`` rescaled to match. Returns
-    the centers, the scales (or None) and the normalized rows (the deviations
-    when ``scale`` is None). Raises ValueError if a row holds inf.
-    """
-    if np.isinf(x).any():
-        raise ValueError(_INF_MESSAGE)
-    nan = np.isnan(x)
-    all_nan = nan.all(axis=1)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        m = np.nanmax(np.abs(x), axis=1)
-        _, e = np.frexp(np.where(m > 0, m, 1.0))
-        e = np.where(np.isfinite(m), e, 0)
-        c, s, z, over = _slow_core(x, np.where(e < 0, e, 0), center, scale, eps)
-        redo = np.flatnonzero(over & ~all_nan & (e > 0))
-        if redo.size:
-            c_r, s_r, z[redo], _ = _slow_core(x[redo], e[redo], center, scale, eps)
-            c[redo] = c_r
-            if s is not None:
-                s[redo] = s_r
-    c[all_nan] = np.nan
-    if s is not None:
-        s[all_nan] = np.nan
-    return c, s, z
-
-
-def _slow_core(x0, e, center, scale, eps):
-    """:func:`_slow_rows` of rows ``x0`` rescaled by ``2**-e`` (exact).
-
-    Returns ``(c, s, z, over)``; ``over`` flags the rows whose center, scale
-    or deviations overflowed (an output that overflows is not flagged).
-    """
-    x = np.ldexp(x0, -e[:, None])
-    if center == "mean":
-        delta = np.nanmean(x, axis=1)
-        dev = x - delta[:, None]
-        delta2 = np.nanmean(dev, axis=1)
-        dev -= delta2[:, None]
-        c = np.ldexp(delta + delta2, e)
-    elif center == "median":
-        c_s = np.nanmedian(x, axis=1)
-        dev = x - c_s[:, None]
-        c = np.ldexp(c_s, e)
-    else:
-        c = np.zeros(x.shape[0])
-        dev = x
-    s = None
-    over = ~np.isfinite(c) | np.isinf(dev).any(axis=1)
-    if scale is None:
-        z = np.ldexp(dev, e[:, None])
-    else:
-        if scale == "std":
-            s = np.sqrt(np.nanmean(dev**2, axis=1))
-        elif scale == "mad":
-            s = MAD_TO_STD * np.nanmedian(np.abs(dev), axis=1)
-        else:
-            q25, q75 = np.nanpercentile(dev, [25, 75], axis=1)
-            s = (q75 - q25) / IQR_TO_STD
-        over |= ~np.isfinite(s)
-        # sqrt(s**2 + eps) at the scale of the data is 2**e times this; where
-        # it is 0 (a constant row, eps == 0), the deviations are returned.
-        d = np.hypot(s, np.ldexp(np.sqrt(eps), -e))
-        z = dev / np.where(d > 0, d, 1.0)[:, None]
-        zero = np.flatnonzero(d == 0)
-        if zero.size:
-            z[zero] = np.ldexp(dev[zero], e[zero, None])
-        s = np.ldexp(s, e)
-        # A tiny row next to a large eps (d overflowed): z is about
-        # (x - c) / sqrt(eps), formed at the rescaled size and scaled back.
-        big_d = np.flatnonzero(np.isinf(d))
-        if big_d.size:
-            d_true = denominator(s[big_d], eps)[:, None]
-            z[big_d] = np.ldexp(dev[big_d] / d_true, e[big_d, None])
-    # Deviations that scaling down made subnormal lost digits: redo them
-    # unscaled (they are small next to the row's largest value, so x - c
-    # cannot overflow).
-    lost = (e[:, None] > 0) & (np.abs(dev) < np.finfo(np.float64).tiny)
-    if lost.any():
-        rows, cols = np.nonzero(lost)
-        dev_lost = x0[rows, cols] - c[rows]
-        if scale is None:
-            z[rows, cols] = dev_lost
-        else:
-            z[rows, cols] = dev_lost / denominator(s[rows], eps)
-    return c, s, z, over

@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 from sklearn.utils import check_scalar
 
-from ._engine import GroupSpec
+from ._layout import GroupSpec
 
 CENTERS = ("mean", "median", None)
 SCALES = ("std", "mad", "iqr", None)

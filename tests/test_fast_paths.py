@@ -22,7 +22,7 @@ from sknorm import (
     GroupNormalizer,
     LayerNormalizer,
     RMSNormalizer,
-    _engine,
+    _threads,
     config_context,
     get_config,
     group_norm,
@@ -78,7 +78,7 @@ def exact_row(row, eps):
 @pytest.fixture
 def many_chunks(monkeypatch):
     """Chunks of 7 rows of 64 float64 values: every code path sees many."""
-    monkeypatch.setattr(_engine, "CHUNK_BYTES", 7 * 64 * 8)
+    monkeypatch.setattr(_threads, "CHUNK_BYTES", 7 * 64 * 8)
 
 
 # -- config ----------------------------------------------------------------------
@@ -338,7 +338,7 @@ def test_many_chunks_equal_one_chunk(engine, n_threads, dtype, rng, monkeypatch)
     X[40] = np.nan
     with config_context(engine=engine, n_threads=1):
         one, c1, s1 = layer_norm(X, return_stats=True)
-    monkeypatch.setattr(_engine, "CHUNK_BYTES", 7 * 64 * 8)
+    monkeypatch.setattr(_threads, "CHUNK_BYTES", 7 * 64 * 8)
     with config_context(engine=engine, n_threads=n_threads):
         many, c2, s2 = layer_norm(X, return_stats=True)
     tol = 1e-15 if dtype == np.float64 else 1e-6
@@ -402,7 +402,7 @@ def test_fit_affine_chunked_equals_one_batch(engine, n_threads, rng, monkeypatch
     w = rng.uniform(0, 2, size=200)
     with config_context(engine=engine, n_threads=1):
         one = LayerNormalizer(affine=True).fit(X, sample_weight=w)
-    monkeypatch.setattr(_engine, "CHUNK_BYTES", 7 * 64 * 8)
+    monkeypatch.setattr(_threads, "CHUNK_BYTES", 7 * 64 * 8)
     with config_context(engine=engine, n_threads=n_threads):
         many = LayerNormalizer(affine=True).fit(X, sample_weight=w)
         group = GroupNormalizer([[0, 5, 9], list(range(20, 40))], affine=True)
@@ -414,17 +414,6 @@ def test_fit_affine_chunked_equals_one_batch(engine, n_threads, rng, monkeypatch
         ref.fit(X, sample_weight=w)
     assert_allclose(group.gain_, ref.gain_, rtol=1e-12)
     assert_allclose(group.bias_, ref.bias_, rtol=1e-12, atol=1e-14)
-
-
-@pytest.mark.parametrize("engine", ENGINES)
-def test_iter_normalized_threads_in_order(engine, rng, many_chunks):
-    X = rng.normal(size=(100, 64))
-    spec = _engine.GroupSpec.single(64)
-    with config_context(engine=engine, n_threads=2):
-        chunks = list(_engine.iter_normalized(X, spec, "mean", "std", 1e-5))
-    assert [r.start for r, *_ in chunks] == list(range(0, 100, 7))
-    Z = np.vstack([z for _, z, _, _ in chunks])
-    assert rel_err(Z, layer_norm(X)) <= 1e-15
 
 
 def test_rms_normalizer_paths_agree(rng, many_chunks):
@@ -462,7 +451,7 @@ def test_transform_allocates_the_output_and_o_chunk_scratch(engine, dtype, rng):
         assert Z is X
         # In place: a copy of the chunk being worked on, per thread.
         n_threads = sknorm._config.effective_n_threads()
-        assert peak <= 0.05 * X.nbytes + 2 * n_threads * _engine.CHUNK_BYTES
+        assert peak <= 0.05 * X.nbytes + 2 * n_threads * _threads.CHUNK_BYTES
 
 
 def test_sknorm_exports_config():

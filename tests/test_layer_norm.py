@@ -345,12 +345,14 @@ def _exact_wls(z, x, w):
 
 @pytest.mark.parametrize("center, scale", [("mean", None), ("median", "mad")])
 def test_affine_huge_values_exact_and_mergeable(center, scale, rng):
-    # Normalized values near 1e300 (no scale, or a MAD that is 0 in some rows):
+    # Normalized values near 1e300 (no scale, or a MAD of 1e-300 in some rows):
     # z*z and z*x overflow unless the moments are rescaled. Regression test for
     # gain_/bias_ that were NaN.
     X = rng.normal(size=(40, 5)) * 1e300
     X[::4] = rng.normal(size=(10, 5))  # ordinary rows mixed in
-    X[1::8, :3] = 0.0  # MAD 0 in these rows: z = x / sqrt(eps)
+    # MAD 1e-300 * 1.4826 in these rows: z is about x / sqrt(eps).
+    X[1::8, :3] = [0.0, 0.0, 1e-300]
+    X[1::8, 3:] = np.abs(X[1::8, 3:])
     w = rng.uniform(0.5, 2.0, size=40)
     kwargs = {"center": center, "scale": scale, "eps": 1e-5}
     ln = LayerNormalizer(affine=True, **kwargs).fit(X, sample_weight=w)

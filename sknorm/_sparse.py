@@ -1,0 +1,95 @@
+"""The sparse backend: uncentered normalization of CSR/CSC matrices.
+
+Only ``center=None`` keeps a sparse matrix sparse (the implicit zeros stay
+zero), and only ``scale`` in {"std", None} and no affine map (a bias would
+fill it): the estimators reject the other options on sparse input. The row
+statistics are the root mean square of each row's group, NaN ignored and the
+implicit zeros counted as values, by the rules of :mod:`sknorm._semantics`:
+each row is scaled by a power of two before squaring (no overflow or
+underflow at any magnitude), and the denominator is
+:func:`~sknorm._semantics.denominator`. The output has the layout's columns
+(:class:`~sknorm._layout.Layout`) and the input's dtype.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._semantics import INF_MESSAGE, denominator
+
+
+def _entries(X, layout):
+    """Row, group and flat (row, group) index of each stored entry of CSR X."""
+    n = X.shape[0]
+    row = np.repeat(np.arange(n), np.diff(X.indptr))
+    grp = layout.col_group[X.indices]
+    sel = grp >= 0
+    return row, grp, sel
+
+
+def row_scales(X, layout):
+    """Per-row, per-group RMS of CSR ``X`` (float64, NaN ignored)."""
+    n, n_groups = X.shape[0], layout.n_groups
+    data = X.data.astype(np.float64)
+    nan = np.isnan(data)
+    clean = np.where(nan, 0.0, data)
+    row, grp, sel = _entries(X, layout)
+    flat = row[sel] * n_groups + grp[sel]
+    # The power of two above each row group's max |x|: the squares of the
+    # rescaled values can neither overflow nor underflow (exact rescaling).
+    m = np.zeros(n * n_groups)
+    np.maximum.at(m, flat, np.abs(clean[sel]))
+    e = np.frexp(m)[1]
+    v = np.ldexp(clean[sel], -e[flat])
+    ss = np.bincount(flat, v * v, minlength=n * n_groups)
+    nan_count = np.bincount(flat, nan[sel], minlength=n * n_groups)
+    sizes = np.array([idx.size for idx in layout.spec.indices], dtype=float)
+    count = np.tile(sizes, n) - nan_count
+    with np.errstate(invalid="ignore", divide="ignore"):
+        S = np.ldexp(np.sqrt(ss / count), e)
+    return S.reshape(n, n_groups)
+
+
+def transform(X, layout, scale, eps):
+    """Normalize sparse ``X`` (``center=None``); returns ``(Y, C, S)``.
+
+    ``Y`` is sparse, in the format and dtype of ``X``, with the layout's
+    columns; ``C`` is zeros (no center), ``S`` the scales or None.
+    """
+    fmt, dtype = X.format, X.dtype
+    X = X.tocsr(copy=True)
+    X.sum_duplicates()
+    n = X.shape[0]
+    if np.isinf(X.data).any():
+        raise ValueError(INF_MESSAGE)
+    C = np.zeros((n, layout.n_groups))
+    S = None
+    if scale is not None:
+        S = row_scales(X, layout)
+        d = denominator(S, eps).reshape(-1)
+        row, grp, sel = _entries(X, layout)
+        flat = row[sel] * layout.n_groups + grp[sel]
+        X.data[sel] = X.data[sel] / d[flat]
+    if not layout.keep_all:
+        X = X[:, layout.keep]
+    if layout.n_stats and S is not None:
+        X = sp.hstack([X, sp.csr_matrix(S.astype(dtype))], format="csr")
+    return X.asformat(fmt).astype(dtype, copy=False), C, S
+
+
+def inverse(Y, layout, scale, eps):
+    """Undo an uncentered transform without affine map; stays sparse.
+
+    ``Y``: sparse, every input column followed by the kept scale per group.
+    """
+    p = layout.spec.n_features
+    Y = Y.tocsr()
+    dtype = Y.dtype
+    X = Y[:, :p].copy()
+    X.sum_duplicates()
+    if scale is not None:
+        S = Y[:, p:].toarray().astype(np.float64)
+        d = denominator(S, eps).reshape(-1)
+        row, grp, sel = _entries(X, layout)
+        flat = row[sel] * layout.n_groups + grp[sel]
+        X.data[sel] = X.data[sel].astype(np.float64) * d[flat]
+    return X.astype(dtype, copy=False)
