@@ -117,6 +117,38 @@ def _check_fit_params(estimator, center, scale, eps, fitting=False):
         )
 
 
+def _warn_single_column_groups(estimator, spec, center, scale):
+    """Warn when a group of one column normalizes to 0 (or to its sign)."""
+    # keep_stats keeps each value; center=None with scale None or "iqr" (an
+    # IQR of one value is 0) keeps it up to a constant factor.
+    if estimator.keep_stats or (center is None and scale in (None, "iqr")):
+        return
+    groups = zip(spec.names, spec.indices, strict=True)
+    single = [name for name, idx in groups if len(idx) == 1]
+    if not single:
+        return
+    from .exceptions import SingleColumnGroupWarning
+
+    if hasattr(estimator, "groups"):
+        what = f"the groups {single} have a single column"
+    else:
+        what = "X has a single column"
+    if center is not None:
+        result = "every value becomes 0"
+    else:
+        result = "every value becomes about +1 or -1 (its sign)"
+    warnings.warn(
+        f"{type(estimator).__name__}: {what}, so each sample is normalized over "
+        f"one value and {result}; the column's information is lost. To scale "
+        "a single column across the samples use sklearn.preprocessing."
+        "StandardScaler; give the normalizer several columns at once (not one "
+        "column at a time, as skrub's TableVectorizer does with a numeric "
+        "transformer); or set keep_stats=True to keep each value.",
+        SingleColumnGroupWarning,
+        stacklevel=3,
+    )
+
+
 class _BaseNormalizer(TransformerMixin, BaseEstimator):
     """Per-sample normalization of column groups; see the public subclasses."""
 
@@ -230,6 +262,7 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
             self._spec_ = self._make_spec(
                 X.shape[1], getattr(self, "feature_names_in_", None)
             )
+            _warn_single_column_groups(self, self._spec_, center, scale)
             self.n_samples_seen_ = 0
             self._fit_params_ = {
                 "affine": bool(self.affine),

@@ -83,7 +83,9 @@ class GroupNormalizer(_BaseNormalizer):
     variance of :math:`x_{ij}, j \in G`. Output columns keep the input order
     (columns in no group stay in place, or are dropped), followed by the kept
     statistics. A group of one column always normalizes to 0 (its value is
-    its own center): it only makes sense with ``keep_stats=True``. With the
+    its own center): it only makes sense with ``keep_stats=True``, and
+    :meth:`fit` warns otherwise
+    (:class:`~sknorm.exceptions.SingleColumnGroupWarning`). With the
     default ``eps``, groups whose spread is comparable to ``sqrt(eps)`` keep
     part of their scale.
 

@@ -5,7 +5,7 @@ category=sknorm.exceptions.InconsistentVersionWarning)`` turns one kind into
 an error, without touching other warnings.
 """
 
-__all__ = ["InconsistentVersionWarning"]
+__all__ = ["InconsistentVersionWarning", "SingleColumnGroupWarning"]
 
 
 class InconsistentVersionWarning(UserWarning):
@@ -53,3 +53,27 @@ class InconsistentVersionWarning(UserWarning):
             "the version that saved it. See the 'Saving and loading estimators' "
             "page of the sknorm documentation."
         )
+
+
+class SingleColumnGroupWarning(UserWarning):
+    """A normalizer was fitted on a single column (or a group of one).
+
+    Normalizing a sample over one value leaves nothing: centered, every value
+    becomes 0; only scaled (``center=None``), it becomes about +1 or -1. Tools
+    that apply a transformer column by column (for example skrub's
+    ``TableVectorizer``) do this silently. Scale single columns across the
+    samples instead (:class:`sklearn.preprocessing.StandardScaler`), give the
+    normalizer several columns at once, or set ``keep_stats=True`` to keep each
+    value as a column.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from sknorm import LayerNormalizer
+    >>> from sknorm.exceptions import SingleColumnGroupWarning
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     Z = LayerNormalizer().fit_transform([[1.0], [5.0]])
+    >>> Z.ravel().tolist(), caught[0].category is SingleColumnGroupWarning
+    ([0.0, 0.0], True)
+    """

@@ -26,6 +26,11 @@ import sknorm
 from sknorm import GroupNormalizer, LayerNormalizer, RMSNormalizer, config_context
 from sknorm.exceptions import InconsistentVersionWarning
 
+# One estimator below has a group of one column on purpose (it must persist too).
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sknorm.exceptions.SingleColumnGroupWarning"
+)
+
 DOCS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "persistence.rst"
 
 ESTIMATORS = [

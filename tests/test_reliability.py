@@ -3,11 +3,14 @@
 Each test goes through the public API and failed before its fix.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 
 from sknorm import GroupNormalizer, LayerNormalizer, RMSNormalizer, group_norm
+from sknorm.exceptions import SingleColumnGroupWarning
 
 X4 = np.array([[1.0, 2.0, 10.0, 40.0], [3.0, 7.0, 5.0, 6.0]])
 
@@ -121,3 +124,64 @@ def test_inverse_transform_available_with_keep_stats():
     np.testing.assert_allclose(ln.inverse_transform(ln.transform(X)), X)
     # the class attribute is the documented method
     assert "keep_stats" in LayerNormalizer.inverse_transform.__doc__
+
+
+# -- a single column (or a group of one) normalizes to nothing: warn ------------
+@pytest.mark.parametrize(
+    "est, zero",
+    [
+        (LayerNormalizer(), True),
+        (LayerNormalizer(center="median", scale="mad"), True),
+        (LayerNormalizer(center=None), False),
+        (RMSNormalizer(), False),
+    ],
+)
+def test_single_column_warns_and_says_what_to_use(est, zero):
+    X = np.array([[3.0], [-2.0], [7.5]])
+    with pytest.warns(SingleColumnGroupWarning) as record:
+        Z = est.fit_transform(X)
+    message = str(record[0].message)
+    assert type(est).__name__ in message and "single column" in message
+    assert "StandardScaler" in message and "keep_stats=True" in message
+    if zero:
+        np.testing.assert_array_equal(Z, 0.0)
+        assert "becomes 0" in message
+    else:
+        # x / sqrt(c * x**2 + eps) keeps only the sign of x
+        np.testing.assert_array_equal(np.sign(Z), np.sign(X))
+        assert "its sign" in message
+
+
+def test_group_of_one_column_warns_naming_the_group():
+    X = np.array([[1.0, 2.0, 4.0], [3.0, 5.0, 0.0]])
+    gn = GroupNormalizer({"pair": [0, 1], "alone": [2]})
+    with pytest.warns(SingleColumnGroupWarning, match=r"groups \['alone'\]"):
+        Z = gn.fit(X).transform(X)
+    np.testing.assert_array_equal(Z[:, 2], 0.0)
+
+
+@pytest.mark.parametrize(
+    "est",
+    [
+        LayerNormalizer(keep_stats=True),  # the value is kept as a column
+        LayerNormalizer(center=None, scale=None),  # identity
+        LayerNormalizer(center=None, scale="iqr", eps=0.0),  # identity
+        GroupNormalizer([[0, 1]]),  # the lone column is passed through
+    ],
+)
+def test_no_warning_when_nothing_is_lost(est):
+    X = np.array([[1.0, 2.0], [3.0, 5.0]]) if hasattr(est, "groups") else [[1.0], [3.0]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est.fit_transform(X)
+
+
+def test_table_vectorizer_style_column_by_column_use_warns():
+    """ColumnTransformer with one normalizer per column, as skrub does."""
+    from sklearn.compose import ColumnTransformer
+
+    X = np.array([[1.0, 10.0], [2.0, 30.0], [4.0, 20.0]])
+    ct = ColumnTransformer([(f"c{j}", LayerNormalizer(), [j]) for j in range(2)])
+    with pytest.warns(SingleColumnGroupWarning):
+        Z = ct.fit_transform(X)
+    np.testing.assert_array_equal(Z, 0.0)
