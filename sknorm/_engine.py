@@ -178,9 +178,18 @@ def _normalize_group(x, z, layout, g, center, scale, eps, affine):
 
 
 def _normalize_rows(X, Z, C, S, rows, layout, center, scale, eps, affines):
-    """Normalize ``X[rows]`` into ``Z[rows]`` (``Z`` may be ``X``)."""
+    """Normalize ``X[rows]`` into ``Z[rows]`` (``Z`` may be ``X``).
+
+    With an affine map and output below float64, the rows are normalized and
+    mapped in float64 and then rounded, so that the output is the float64
+    result rounded to the output dtype (see :func:`~sknorm._semantics.apply_affine`).
+    """
     x = X[rows]
     z = Z[rows]
+    wide = affines[0] is not None and Z.dtype != np.float64
+    if wide:
+        x = x.astype(np.float64)
+        z = np.empty(z.shape)
     if layout.other.size and np.isinf(x[:, layout.other]).any():
         raise ValueError(INF_MESSAGE)
     for g in range(layout.n_groups):
@@ -188,8 +197,12 @@ def _normalize_rows(X, Z, C, S, rows, layout, center, scale, eps, affines):
         C[rows, g] = c
         if S is not None:
             S[rows, g] = s
-    if layout.rest_in.size and Z is not X:
+    if layout.rest_in.size and (Z is not X or wide):
         z[:, layout.rest_out] = x[:, layout.rest_in]
+    if wide:
+        with np.errstate(over="ignore"):  # raised below, with a clear message
+            Z[rows] = z
+        check_overflow(Z[rows], Z.dtype)
 
 
 def _transform_dense(X, layout, center, scale, eps, gain, bias, copy):
@@ -199,7 +212,7 @@ def _transform_dense(X, layout, center, scale, eps, gain, bias, copy):
     else:
         Z = np.empty((n, layout.n_out), dtype=X.dtype)
     n_threads = _config.effective_n_threads()
-    kernels = _numba_kernels(X, Z, layout, center, scale)
+    kernels = _numba_kernels(X, Z, layout, center, scale, gain)
     if kernels is not None:
         C, S = _transform_numba(
             kernels, X, Z, layout, center, scale, eps, gain, bias, n_threads
@@ -288,8 +301,12 @@ _SUPPORTED_BY_NUMBA = {("mean", "std"), (None, "std"), ("mean", None)}
 NUMBA_MIN_SIZE = 2**15
 
 
-def _numba_kernels(X, Z, layout, center, scale):
-    """The numba module if the config asks for it and it applies, else None."""
+def _numba_kernels(X, Z, layout, center, scale, gain=None):
+    """The numba module if the config asks for it and it applies, else None.
+
+    Float32 output with an affine map takes the numpy path, which maps the
+    float64 normalized values (see :func:`_normalize_rows`).
+    """
     engine = _config.get_config()["engine"]
     if engine == "numpy":
         return None
@@ -311,6 +328,7 @@ def _numba_kernels(X, Z, layout, center, scale):
             return None
     applies = (
         (center, scale) in _SUPPORTED_BY_NUMBA
+        and (gain is None or X.dtype == np.float64)
         and all(isinstance(c, slice) for c in layout.in_cols)
         and X.flags.c_contiguous
         and Z.flags.c_contiguous
@@ -337,7 +355,6 @@ def _transform_numba(kernels, X, Z, layout, center, scale, eps, gain, bias, n_th
     if gain is None:
         g = b = np.empty(0)
     else:
-        # The affine map is applied in float64 (then rounded to Z's dtype).
         g = np.asarray(gain, dtype=np.float64)
         b = np.asarray(bias, dtype=np.float64)
     C, S, bad = kernels.normalize(
@@ -355,9 +372,6 @@ def _transform_numba(kernels, X, Z, layout, center, scale, eps, gain, bias, n_th
             C[rows, grp] = c
             if s is not None:
                 S[rows, grp] = s
-    if gain is not None and Z.dtype != np.float64:
-        for cols in layout.out_cols:
-            check_overflow(Z[:, cols], Z.dtype)
     return C, S
 
 

@@ -13,9 +13,9 @@ same arithmetic as the numpy engine in :mod:`sknorm._row_stats`:
   partial sums are added in float64 (the error stays about ``1e-16`` relative
   for rows of any length),
 * ``out = ((x - delta) - delta2) * (1 / sqrt(ss / n + eps))`` (``hypot``
-  where that could overflow), then ``* gain + bias`` in float64 (``gain``
-  and ``bias`` are float64 arrays) rounded to the output dtype; the center
-  is ``delta + delta2``.
+  where that could overflow), then ``* gain + bias`` (float64 only: float32
+  output with an affine map takes the numpy path, which maps in float64);
+  the center is ``delta + delta2``.
 
 Only the additions inside a block are reassociated (vectorized); the
 subtractions and products are done exactly as written. A row whose statistics

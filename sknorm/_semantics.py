@@ -243,6 +243,32 @@ def row_iqr(a, valid, count, xp=numpy_xp):
     return xp.where(ok, out, xp.full_like(out, float("nan")))
 
 
+def row_exponent(m, n_cols, scale, eps, xp=numpy_xp):
+    """The power of two ``e`` each row is divided by (see :func:`normalize_rows`).
+
+    ``m``: the rows' largest magnitudes; ``n_cols``: values per row. A row
+    below 1 is scaled up to ``[0.5, 1)``, but with ``eps > 0`` no further
+    than keeps ``sqrt(eps) * 2**-e`` finite; a row is scaled down only when
+    its plain sums could overflow (the squares for ``"std"``, else the sums
+    of values), since scaling down costs its tiny values their digits.
+    """
+    e = _exponent(m, xp)
+    n_log2 = math.ceil(math.log2(max(n_cols, 1)))
+    top = 510 - (n_log2 + 1) // 2 if scale == "std" else 1021 - n_log2
+    e = xp.where(e > top, e, xp.minimum(e, xp.zeros_like(e)))
+    if eps > 0:
+        floor = float(np.frexp(math.sqrt(eps))[1] - 960)
+        e = xp.maximum(e, xp.full_like(e, floor))
+    return e
+
+
+def scaled_denominator(s_s, e, eps, xp=numpy_xp):
+    """``denominator(s_s * 2**e, eps) * 2**-e``, formed at the rescaled size."""
+    root = _ldexp(xp.full_like(s_s, math.sqrt(eps)), -e, xp)
+    d_s = xp.hypot(s_s, root)
+    return xp.where(d_s == 0, xp.ones_like(d_s), d_s)
+
+
 def normalize_rows(x, center, scale, eps, xp=numpy_xp):
     """Normalize the rows of ``x``, safe at any magnitude: the reference rule.
 
@@ -250,13 +276,14 @@ def normalize_rows(x, center, scale, eps, xp=numpy_xp):
     may hold NaN but no inf (the caller checks). Each row of values below 1,
     and each row whose plain sums could overflow, is multiplied by the power
     of two ``2**-e`` that brings its largest magnitude into ``[0.5, 1)``
-    (exact), so that the squares of its deviations can neither overflow nor
-    underflow; with ``eps > 0``, ``e`` is kept large enough that
-    ``eps`` rescaled by ``4**-e`` stays finite. The statistics are computed at
-    that size and scaled back; deviations that scaling down pushed into the
-    subnormal range are formed again at their own size. No data-dependent
-    branch: the same operations run for every row, so a device never waits
-    for the host.
+    (exact; :func:`row_exponent`), so that the squares of its deviations can
+    neither overflow nor underflow. The statistics are computed at that size
+    and scaled back, the output is formed at that size (``eps`` rescaled by
+    ``4**-e``: :func:`scaled_denominator`), so that a row of subnormal
+    numbers normalizes as well as any other; deviations that scaling down
+    pushed into the subnormal range are formed again at their own size. No
+    data-dependent branch: the same operations run for every row, so a
+    device never waits for the host.
 
     Returns ``(c, s, z)``: the centers, the scales (None when ``scale`` is
     None), and the normalized rows (the deviations when ``scale`` is None).
@@ -270,15 +297,7 @@ def _normalize_rows(x, center, scale, eps, xp):
     valid = ~xp.isnan(x)
     count = xp.sum(xp.astype(valid, x.dtype), axis=1)
     m = xp.max(xp.where(valid, xp.abs(x), zero), axis=1)
-    e = _exponent(m, xp)
-    # Scale a row down only when its plain sums could overflow (the squares
-    # for "std", else the sums of values): scaling down costs the row's tiny
-    # values their digits.
-    n_log2 = math.ceil(math.log2(max(x.shape[1], 1)))
-    top = 510 - (n_log2 + 1) // 2 if scale == "std" else 1021 - n_log2
-    e = xp.where(e > top, e, xp.minimum(e, xp.zeros_like(e)))
-    if eps > 0:
-        e = xp.maximum(e, xp.full_like(e, float(np.frexp(math.sqrt(eps))[1] - 960)))
+    e = row_exponent(m, x.shape[1], scale, eps, xp)
     xs = _ldexp(x, -e[:, None], xp)
     if center == "mean":
         delta = _safe_divide(xp.sum(xp.where(valid, xs, zero), axis=1), count, xp)
@@ -309,10 +328,7 @@ def _normalize_rows(x, center, scale, eps, xp):
             s_s = row_iqr(dev, valid, count, xp) / IQR_TO_STD
         if scale != "std":
             s_s = robust_fallback(s_s, dev, valid, count, xp)
-        root = _ldexp(xp.full_like(s_s, math.sqrt(eps)), -e, xp)
-        d_s = xp.hypot(s_s, root)
-        d_s = xp.where(d_s == 0, xp.ones_like(d_s), d_s)
-        z = dev / d_s[:, None]
+        z = dev / scaled_denominator(s_s, e, eps, xp)[:, None]
         s = _ldexp(s_s, e, xp)
         d = denominator(s, eps, xp)
     # Deviations that scaling down made subnormal lost digits: form them
@@ -338,7 +354,8 @@ def apply_affine(z, gain, bias, out_dtype, xp=numpy_xp):
         z += bias
         return z
     y = xp.astype(z, gain.dtype) * gain + bias
-    out = xp.astype(y, out_dtype)
+    with np.errstate(over="ignore"):  # raised below, with a clear message
+        out = xp.astype(y, out_dtype)
     check_overflow(out, out_dtype, xp)
     return out
 

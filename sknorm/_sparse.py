@@ -4,17 +4,17 @@ Only ``center=None`` keeps a sparse matrix sparse (the implicit zeros stay
 zero), and only ``scale`` in {"std", None} and no affine map (a bias would
 fill it): the estimators reject the other options on sparse input. The row
 statistics are the root mean square of each row's group, NaN ignored and the
-implicit zeros counted as values, by the rules of :mod:`sknorm._semantics`:
-each row is scaled by a power of two before squaring (no overflow or
-underflow at any magnitude), and the denominator is
-:func:`~sknorm._semantics.denominator`. The output has the layout's columns
-(:class:`~sknorm._layout.Layout`) and the input's dtype.
+implicit zeros counted as values, by the rule of
+:func:`sknorm._semantics.normalize_rows`: each row group is scaled by the
+power of two of :func:`~sknorm._semantics.row_exponent` (no overflow or
+underflow at any magnitude) and normalized at that size. The output has the
+layout's columns (:class:`~sknorm._layout.Layout`) and the input's dtype.
 """
 
 import numpy as np
 import scipy.sparse as sp
 
-from ._semantics import INF_MESSAGE, denominator
+from ._semantics import INF_MESSAGE, denominator, row_exponent, scaled_denominator
 
 
 def _entries(X, layout):
@@ -26,27 +26,30 @@ def _entries(X, layout):
     return row, grp, sel
 
 
-def row_scales(X, layout):
-    """Per-row, per-group RMS of CSR ``X`` (float64, NaN ignored)."""
+def _rescaled(X, layout, eps):
+    """Each stored entry rescaled by its row group's power of two, and the
+    per-row, per-group RMS at that size (float64, NaN ignored).
+
+    Returns ``(v, flat, e, s_s)``: the rescaled grouped entries, their flat
+    (row, group) index, the exponents and scales of :func:`row_exponent`.
+    """
     n, n_groups = X.shape[0], layout.n_groups
     data = X.data.astype(np.float64)
     nan = np.isnan(data)
     clean = np.where(nan, 0.0, data)
     row, grp, sel = _entries(X, layout)
     flat = row[sel] * n_groups + grp[sel]
-    # The power of two above each row group's max |x|: the squares of the
-    # rescaled values can neither overflow nor underflow (exact rescaling).
     m = np.zeros(n * n_groups)
     np.maximum.at(m, flat, np.abs(clean[sel]))
-    e = np.frexp(m)[1]
-    v = np.ldexp(clean[sel], -e[flat])
+    sizes = np.array([idx.size for idx in layout.spec.indices])
+    e = row_exponent(m, int(sizes.max()), "std", eps)
+    v = np.ldexp(clean[sel], -e[flat].astype(np.int64))
     ss = np.bincount(flat, v * v, minlength=n * n_groups)
     nan_count = np.bincount(flat, nan[sel], minlength=n * n_groups)
-    sizes = np.array([idx.size for idx in layout.spec.indices], dtype=float)
-    count = np.tile(sizes, n) - nan_count
+    count = np.tile(sizes.astype(float), n) - nan_count
     with np.errstate(invalid="ignore", divide="ignore"):
-        S = np.ldexp(np.sqrt(ss / count), e)
-    return S.reshape(n, n_groups)
+        s_s = np.sqrt(ss / count)
+    return np.ldexp(data[sel], -e[flat].astype(np.int64)), flat, e, s_s
 
 
 def transform(X, layout, scale, eps):
@@ -64,11 +67,21 @@ def transform(X, layout, scale, eps):
     C = np.zeros((n, layout.n_groups))
     S = None
     if scale is not None:
-        S = row_scales(X, layout)
-        d = denominator(S, eps).reshape(-1)
-        row, grp, sel = _entries(X, layout)
-        flat = row[sel] * layout.n_groups + grp[sel]
-        X.data[sel] = X.data[sel] / d[flat]
+        # The rule of sknorm._semantics.normalize_rows: statistics and output
+        # formed at the rescaled size, tiny entries of scaled-down rows
+        # formed again at their own size.
+        v, flat, e, s_s = _rescaled(X, layout, eps)
+        S_flat = np.ldexp(s_s, e.astype(np.int64))
+        with np.errstate(invalid="ignore"):
+            z = v / scaled_denominator(s_s, e, eps)[flat]
+            lost = (e[flat] > 0) & (np.abs(v) < np.finfo(np.float64).tiny)
+            if lost.any():
+                d = denominator(S_flat, eps)
+                _, _, sel = _entries(X, layout)
+                z[lost] = X.data[sel][lost] / d[flat[lost]]
+        _, _, sel = _entries(X, layout)
+        X.data[sel] = z
+        S = S_flat.reshape(n, layout.n_groups)
     if not layout.keep_all:
         X = X[:, layout.keep]
     if layout.n_stats and S is not None:

@@ -15,6 +15,8 @@ package is installed.
 """
 
 import os
+from decimal import Decimal, localcontext
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -359,3 +361,93 @@ def test_kernel_overflow_and_underflow_rows(strict):
     Y, _, _ = strict.transform(strict.ns.asarray(X), spec, "mean", "std", 0.0)
     assert_allclose(_array_api.to_numpy(Y), Y_ref, rtol=1e-12)
     assert np.isfinite(Y_ref).all()
+
+
+# -- the seams of issue 11, through the public API, against exact references ----
+SEAM_NAMESPACES = [("array_api_strict", "CPU_DEVICE"), ("torch", "cpu")]
+
+
+def _exact_std(row):
+    """Population standard deviation of a float64 row, correctly rounded."""
+    xs = [Fraction(float(v)) for v in row]
+    mean = sum(xs) / len(xs)
+    var = sum((x - mean) ** 2 for x in xs) / len(xs)
+    with localcontext() as ctx:
+        ctx.prec = 40
+        return float((Decimal(var.numerator) / Decimal(var.denominator)).sqrt())
+
+
+def _dispatch(estimator, X, to_xp):
+    with config_context(array_api_dispatch=True):
+        return _array_api.to_numpy(clone(estimator).fit_transform(to_xp(X)))
+
+
+@needs_dispatch
+@pytest.mark.parametrize("namespace, device", SEAM_NAMESPACES)
+@pytest.mark.parametrize("size", [1e-300, 1e-160, 1e-310, 1e300])
+def test_kept_scale_exact_at_any_magnitude(namespace, device, size):
+    # Regression: the kept scale was 0 near 1e-300 and 1e-4 off near 1e-160.
+    to_xp = _namespace(namespace, device)
+    X = np.random.default_rng(0).normal(size=(4, 9)) * size
+    Y = _dispatch(LayerNormalizer(keep_stats=True), X, to_xp)
+    expected = [_exact_std(row) for row in X]
+    assert_allclose(Y[:, -1], expected, rtol=1e-14)
+    ref = LayerNormalizer(keep_stats=True).fit_transform(X)
+    assert_allclose(Y[:, :-2], ref[:, :-2], rtol=1e-13, atol=1e-14)
+    # The center agrees in units of the row's spread.
+    assert np.all(np.abs(Y[:, -2] - ref[:, -2]) <= 1e-14 * ref[:, -1])
+
+
+@needs_dispatch
+@pytest.mark.parametrize("namespace, device", SEAM_NAMESPACES)
+def test_eps_0_huge_and_subnormal_rows(namespace, device):
+    to_xp = _namespace(namespace, device)
+    # Regression: NaN (the sum of squares overflowed).
+    X = np.array([[1e308, -1e308, 1.5e308, 5e307]])
+    mean = sum(Fraction(v) for v in X[0]) / 4
+    sd = Fraction(_exact_std(X[0]))
+    expected = [float((Fraction(v) - mean) / sd) for v in X[0]]
+    assert_allclose(
+        _dispatch(LayerNormalizer(eps=0), X, to_xp)[0], expected, rtol=1e-15
+    )
+    # Regression: [-1.5, -0.5, 0.5, 1.5] (the deviations, not divided).
+    X = np.array([[1.0, 3, 5, 7]]) * 2.0**-1074
+    got = _dispatch(LayerNormalizer(eps=0), X, to_xp)[0]
+    assert_allclose(got, (np.array([1, 3, 5, 7]) - 4) / np.sqrt(5), rtol=1e-15)
+    got = _dispatch(RMSNormalizer(eps=0), X, to_xp)[0]
+    assert_allclose(got, np.array([1, 3, 5, 7]) / np.sqrt(21), rtol=1e-15)
+
+
+@needs_dispatch
+@pytest.mark.parametrize("namespace, device", SEAM_NAMESPACES)
+@pytest.mark.parametrize("scale", ["mad", "iqr"])
+def test_zero_robust_scale_fallback(namespace, device, scale):
+    # MAD and IQR are 0 (ties); the scale is sqrt(pi / 2) * mean |x - median|.
+    to_xp = _namespace(namespace, device)
+    X = np.array([[0, 0, 0, 0, 0, 0, 0, 0, 3, -7], [2.0] * 10])
+    est = LayerNormalizer(center="median", scale=scale, eps=0, keep_stats=True)
+    Y = _dispatch(est, X, to_xp)
+    s = np.sqrt(np.pi / 2) * (3 + 7) / 10
+    assert_allclose(Y[0], list(X[0] / s) + [0.0, s], rtol=1e-15)
+    assert_array_equal(Y[1], [0.0] * 10 + [2.0, 0.0])
+
+
+@needs_dispatch
+@pytest.mark.parametrize("namespace, device", SEAM_NAMESPACES)
+def test_float32_affine_beyond_float32_gain(namespace, device):
+    # gain_ beyond the float32 range: the output is the float64 result
+    # rounded, and a result beyond float32 raises.
+    to_xp = _namespace(namespace, device)
+    X = np.array([[3e38, 3e38, 1, 0], [1, 2, 3, 4]], dtype=np.float32)
+    with config_context(array_api_dispatch=True):
+        est = RMSNormalizer(affine=True).fit(to_xp(X))
+        Y = _array_api.to_numpy(est.transform(to_xp(X)))
+        gain, bias = (_array_api.to_numpy(a) for a in (est.gain_, est.bias_))
+        with pytest.raises(ValueError, match="overflows float32"):
+            est.transform(to_xp(np.array([[1, 0, 0, 0]], dtype=np.float32)))
+    assert Y.dtype == np.float32 and np.isfinite(Y).all()
+    z = X.astype(np.float64)
+    z = z / np.sqrt((z * z).mean(axis=1, keepdims=True) + 1e-5)
+    exact = gain * z + bias
+    bound = 4e-16 * (np.abs(gain * z) + np.abs(bias))
+    assert np.all(np.abs(Y - exact) <= bound + np.spacing(np.abs(exact).astype("f4")))

@@ -459,3 +459,104 @@ def test_feature_names_from_dataframe():
     clash = pd.DataFrame({"sample_center": [1.0], "b": [2.0]})
     with pytest.raises(ValueError, match="clash"):
         LayerNormalizer(keep_stats=True).fit(clash).get_feature_names_out()
+
+
+# -- one semantics at every magnitude (issue 11) --------------------------------
+def _exact_std(row):
+    """Population standard deviation of a float64 row, correctly rounded."""
+    from decimal import Decimal, localcontext
+
+    xs = [Fraction(float(v)) for v in row]
+    mean = sum(xs) / len(xs)
+    var = sum((x - mean) ** 2 for x in xs) / len(xs)
+    with localcontext() as ctx:
+        ctx.prec = 40
+        return float((Decimal(var.numerator) / Decimal(var.denominator)).sqrt())
+
+
+@pytest.mark.parametrize("size", [1e-300, 1e-160, 1e-310, 1e150, 1e300])
+def test_kept_scale_exact_at_any_magnitude(size, rng):
+    # Regression: the Array API path kept a scale of 0 near 1e-300 and one
+    # 1e-4 off near 1e-160; every path follows the same rescaled rule.
+    X = rng.normal(size=(4, 9)) * size
+    Y = LayerNormalizer(keep_stats=True).fit_transform(X)
+    for row, kept in zip(X, Y[:, -1], strict=True):
+        assert_allclose(kept, _exact_std(row), rtol=1e-14)
+
+
+def test_eps_0_huge_row():
+    # Regression: NaN on the Array API path (the sum of squares overflows).
+    X = np.array([[1e308, -1e308, 1.5e308, 5e307]])
+    mean = sum(Fraction(v) for v in X[0]) / 4
+    sd = _exact_std(X[0])
+    expected = [float((Fraction(v) - mean) / Fraction(sd)) for v in X[0]]
+    assert_allclose(layer_norm(X, eps=0)[0], expected, rtol=1e-15)
+    assert_allclose(LayerNormalizer(eps=0).fit_transform(X)[0], expected, rtol=1e-15)
+
+
+def test_subnormal_row_is_the_layer_norm_of_its_integers():
+    # [1, 3, 5, 7] * 2**-1074: the layer norm does not depend on the scale.
+    X = np.array([[5e-324, 1.5e-323, 2.5e-323, 3.5e-323]])
+    expected = (np.array([1, 3, 5, 7]) - 4) / np.sqrt(5)
+    assert_allclose(LayerNormalizer(eps=0).fit_transform(X)[0], expected, rtol=1e-15)
+    Z, c, s = layer_norm(X, eps=0, return_stats=True)
+    assert_allclose(Z[0], expected, rtol=1e-15)
+    assert c[0] == 4 * 5e-324 and s[0] == np.sqrt(5) * 5e-324
+
+
+def test_inverse_of_a_sparse_matrix_uses_center_and_affine(rng):
+    # Regression: the inverse of sparse output ignored the center and the
+    # affine map (max error 11).
+    X = rng.normal(3, 2, size=(20, 6))
+    for est in (
+        LayerNormalizer(keep_stats=True),
+        LayerNormalizer(affine=True, keep_stats=True),
+        LayerNormalizer(center="median", scale="mad", keep_stats=True),
+    ):
+        Y = est.fit(X).transform(X)
+        for container in (sp.csr_matrix, sp.csc_array):
+            back = est.inverse_transform(container(Y))
+            assert_allclose(back, X, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("scale", ["mad", "iqr"])
+@pytest.mark.parametrize("eps", [0.0, 1e-5])
+def test_zero_robust_scale_falls_back_to_mean_absolute_deviation(scale, eps):
+    # More than half of each row ties, so its MAD and IQR are 0; the scale is
+    # sqrt(pi / 2) * mean |x - median| instead (Iglewicz & Hoaglin), whatever
+    # eps, and a constant row keeps scale 0 (all zeros out).
+    X = np.array([[0, 0, 0, 0, 0, 0, 0, 0, 3, -7], [2.0] * 10], dtype=float)
+    Y = LayerNormalizer(
+        center="median", scale=scale, eps=eps, keep_stats=True
+    ).fit_transform(X)
+    s = np.sqrt(np.pi / 2) * (3 + 7) / 10
+    assert_allclose(Y[0, -1], s, rtol=1e-15)
+    assert_allclose(Y[0, :10], X[0] / np.sqrt(s * s + eps), rtol=1e-15)
+    assert_array_equal(Y[1], [0.0] * 10 + [2.0, 0.0])
+    # center=None: the deviations are the values themselves.
+    Z, _, s0 = layer_norm(
+        [[0.0, 0.0, 0.0, 0.0, 0.0, 2.0]], center=None, scale=scale, return_stats=True
+    )
+    assert_allclose(s0, np.sqrt(np.pi / 2) * 2 / 6, rtol=1e-15)
+
+
+def test_float32_affine_output_is_the_float64_result_rounded(rng):
+    # Regression: gain_ beyond the float32 range made the output inf.
+    X = np.array([[3e38, 3e38, 1, 0], [1, 2, 3, 4]], dtype=np.float32)
+    est = RMSNormalizer(affine=True).fit(X)
+    assert np.abs(est.gain_).max() > np.finfo(np.float32).max
+    Y = est.transform(X)
+    assert Y.dtype == np.float32 and np.isfinite(Y).all()
+    z = X.astype(np.float64)
+    z = z / np.sqrt((z * z).mean(axis=1, keepdims=True) + 1e-5)
+    terms = np.abs(est.gain_ * z) + np.abs(est.bias_)
+    exact = est.gain_ * z + est.bias_
+    assert np.all(
+        np.abs(Y - exact)
+        <= 4e-16 * terms + np.spacing(np.abs(exact).astype(np.float32))
+    )
+    # The same with LayerNormalizer, and a result beyond float32 raises.
+    ln = LayerNormalizer(affine=True).fit(X)
+    assert np.isfinite(ln.transform(X)).all()
+    with pytest.raises(ValueError, match="overflows float32"):
+        est.transform(np.array([[1, 0, 0, 0]], dtype=np.float32))

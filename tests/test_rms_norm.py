@@ -101,3 +101,59 @@ def test_keep_stats_names_and_inverse(rng):
     est = RMSNormalizer(keep_stats=True, affine=True).fit(X)
     assert_array_equal(est.get_feature_names_out(), ["x0", "x1", "x2", "sample_scale"])
     assert_allclose(est.inverse_transform(est.transform(X)), X, rtol=1e-12)
+
+
+# -- one semantics on every path (issue 11) ---------------------------------------
+@pytest.mark.parametrize("container", [np.asarray, sp.csr_matrix, sp.csc_array])
+def test_subnormal_and_huge_rows(container):
+    # The RMS does not depend on the scale: [1, 3, 5, 7] * 2**-1074 and
+    # * 2**1000 give [1, 3, 5, 7] / sqrt(21) (the mean square is 84 / 4).
+    X = np.array([[1.0, 3, 5, 7]]) * np.array([[2.0**-1074], [2.0**1000]])
+    Z = RMSNormalizer(eps=0).fit_transform(container(X))
+    Z = Z.toarray() if sp.issparse(Z) else Z
+    expected = np.array([1, 3, 5, 7]) / np.sqrt(21)
+    assert_allclose(Z, [expected, expected], rtol=1e-15)
+    _, s = rms_norm(container(X), eps=0, return_stats=True)
+    assert_allclose(s, np.sqrt(21) * X[:, 0], rtol=1e-15)
+
+
+@pytest.mark.parametrize("container", [sp.csr_matrix, sp.csc_array])
+def test_sparse_float32_kept_stats_stay_float32(container, rng):
+    # Regression: keep_stats turned float32 sparse input into float64.
+    X = rng.normal(size=(10, 5)).astype(np.float32)
+    X[X < 0] = 0
+    est = RMSNormalizer(keep_stats=True)
+    Y = est.fit_transform(container(X))
+    assert sp.issparse(Y) and Y.dtype == np.float32
+    assert_allclose(Y.toarray(), est.fit_transform(X), rtol=1e-6)
+    X64 = X.astype(np.float64)
+    assert_allclose(Y.toarray()[:, -1], np.sqrt((X64**2).mean(axis=1)), rtol=1e-6)
+
+
+def test_sparse_inverse_uses_the_affine_map(rng):
+    # Regression: the inverse of sparse output ignored gain_ and bias_.
+    X = rng.normal(3, 2, size=(20, 6))
+    est = RMSNormalizer(affine=True, keep_stats=True).fit(X)
+    back = est.inverse_transform(sp.csr_matrix(est.transform(X)))
+    assert_allclose(back, X, rtol=1e-13)
+    # Without an affine map the inverse of sparse output stays sparse.
+    est = RMSNormalizer(keep_stats=True).fit(sp.csr_matrix(X))
+    back = est.inverse_transform(est.transform(sp.csr_matrix(X)))
+    assert sp.issparse(back)
+    assert_allclose(back.toarray(), X, rtol=1e-14)
+
+
+def test_sparse_group_remainder_drop_has_the_dense_columns(rng):
+    # Regression: 4 columns for sparse input, 2 for dense and in
+    # get_feature_names_out.
+    from sknorm import GroupNormalizer
+
+    X = rng.normal(size=(6, 4))
+    est = GroupNormalizer([[0, 2]], center=None, remainder="drop", keep_stats=True)
+    dense = est.fit_transform(X)
+    Y = est.fit(sp.csr_matrix(X)).transform(sp.csr_matrix(X))
+    assert Y.shape == dense.shape == (6, 3)
+    assert len(est.get_feature_names_out()) == 3
+    assert_allclose(Y.toarray(), dense, rtol=1e-15)
+    ms = (X[:, [0, 2]] ** 2).mean(axis=1, keepdims=True)
+    assert_allclose(dense[:, :2], X[:, [0, 2]] / np.sqrt(ms + 1e-5), rtol=1e-14)
