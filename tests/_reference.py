@@ -11,7 +11,6 @@ rows at 1e+-300 and subnormal rows are ordinary numbers for the reference.
 """
 
 import numpy as np
-from numpy.testing import assert_array_equal
 from scipy.stats import norm
 
 EPS64 = float(np.finfo(np.float64).eps)
@@ -139,7 +138,14 @@ def assert_within(actual, expected, tol, what="output"):
     actual = np.asarray(actual, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)
     assert actual.shape == expected.shape, (what, actual.shape, expected.shape)
-    assert_array_equal(np.isnan(actual), np.isnan(expected), err_msg=f"NaN in {what}")
+    nan_differs = np.isnan(actual) != np.isnan(expected)
+    if nan_differs.any():
+        i = tuple(int(k) for k in np.argwhere(nan_differs)[0])
+        raise AssertionError(
+            f"{nan_differs.sum()} NaN entries of {what} differ, e.g. at {i}: "
+            f"{actual[i]!r} vs {expected[i]!r}; row {i[0]}:\n"
+            f"actual={actual[i[0]]!r}\nexpected={expected[i[0]]!r}"
+        )
     with np.errstate(invalid="ignore", over="ignore"):
         err = np.where(actual == expected, 0.0, np.abs(actual - expected))
     tol = np.broadcast_to(np.asarray(tol, dtype=np.float64), err.shape)
