@@ -44,7 +44,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from ._group_norm import GroupNormalizer
 from ._layer_norm import LayerNormalizer
 from ._rms_norm import RMSNormalizer
-from ._row_stats import IQR_TO_STD, MAD_TO_STD
 
 __all__ = ["MIN_OPSET", "register_converters"]
 
@@ -53,10 +52,13 @@ __all__ = ["MIN_OPSET", "register_converters"]
 #: ``GatherElements`` (per-row order statistics) and ``Equal`` on floats.
 MIN_OPSET = 11
 
-# The robust scales' fallback: where a row's MAD or IQR is 0 but the row is
-# not constant, sqrt(pi / 2) times the mean absolute deviation about the
-# center (an estimate of the standard deviation for normal data).
-_MEAN_ABS_TO_STD = float(np.sqrt(np.pi / 2))
+# sknorm's consistency constants (sknorm._semantics; kept here so that the
+# exporter does not depend on the engine's private modules): for normal data
+# MAD * 1.4826..., IQR / 1.3489... and the mean absolute deviation *
+# sqrt(pi / 2) estimate the standard deviation.
+MAD_TO_STD = 1.482602218505602  # 1 / Phi^-1(3/4)
+IQR_TO_STD = 1.3489795003921634  # 2 * Phi^-1(3/4)
+_MEAN_ABS_TO_STD = 1.2533141373155003  # sqrt(pi / 2)
 
 _CENTERS = ("mean", "median", None)
 _SCALES = ("std", "mad", "iqr", None)
@@ -433,7 +435,9 @@ def _convert(scope, operator, container):
         k = len(members)
         idx = np.stack([cols[gi] for gi in members])  # (k, m)
         xb = x if whole else g.op("Gather", x, g.const(idx, np.int64), axis=1)
-        z, c, s = _normalize(g, xb, m, center, scale, eps, f32)
+        # Float32 with an affine map: sknorm normalizes and maps in float64
+        # and rounds the result; without, it subtracts float32 centers.
+        z, c, s = _normalize(g, xb, m, center, scale, eps, f32 and affine is None)
         if affine is not None:
             shape = (m,) if whole else (k, m)
             z = g.op("Mul", z, g.const(affine[0][idx].reshape(shape)))
