@@ -35,15 +35,23 @@ layout; ``tests/run_thorough.sh`` runs it together with the property suite's
 thorough hypothesis profile on every backend.
 """
 
-import importlib.util
 import os
 import warnings
-from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import sklearn
+from _paths import (
+    ALL_PATHS,
+    AVAILABLE,
+    MISSING,
+    SPARSE_PATHS,
+    as_numpy,
+    compute,
+    on,
+    to_numpy,
+    to_path,
+)
 from _reference import (
     EPS32,
     EPS64,
@@ -57,7 +65,6 @@ from _reference import (
     row_max,
 )
 
-import sknorm
 from sknorm import (
     GroupNormalizer,
     LayerNormalizer,
@@ -301,49 +308,6 @@ AFFINE_CONFIGS = _affine_configs()
 
 
 # -- paths ----------------------------------------------------------------------
-def _array_api_ready():
-    """Whether sklearn can dispatch to the Array API here (scipy >= 1.14 with
-    SCIPY_ARRAY_API=1 set before its import, array_api_compat)."""
-    if os.environ.get("SCIPY_ARRAY_API") != "1":
-        return "SCIPY_ARRAY_API=1 was not set before scipy was imported"
-    try:
-        with sklearn.config_context(array_api_dispatch=True):
-            pass
-    except (ImportError, RuntimeError, ValueError) as exc:
-        return f"scikit-learn cannot dispatch to the Array API here: {exc}"
-    return None
-
-
-def _missing(path):
-    """Why ``path`` cannot run here (None when it can)."""
-    need = {
-        "numba": ["numba"],
-        "array_api_strict": ["array_api_strict"],
-        "torch": ["torch"],
-        "dask_rows": ["dask"],
-        "dask_cols": ["dask"],
-        "dask_frame": ["dask", "pandas"],
-        "dask_sparse": ["dask"],
-    }.get(path, [])
-    for mod in need:
-        if importlib.util.find_spec(mod) is None:
-            return f"{mod} is not installed (see README: optional paths)"
-    if path.startswith("dask_"):
-        try:
-            import dask.dataframe  # noqa: F401
-        except ImportError as exc:
-            return f"dask[dataframe] is not usable: {exc}"
-    if path in ("array_api_strict", "torch"):
-        return _array_api_ready()
-    return None
-
-
-DENSE_PATHS = ["numpy", "numba", "array_api_strict", "torch"]
-SPARSE_PATHS = ["csr", "csc"]
-DASK_PATHS = ["dask_rows", "dask_cols", "dask_frame"]
-ALL_PATHS = DENSE_PATHS + SPARSE_PATHS + DASK_PATHS + ["dask_sparse"]
-MISSING = {p: _missing(p) for p in ALL_PATHS}
-AVAILABLE = [p for p in ALL_PATHS if MISSING[p] is None]
 
 
 @pytest.mark.parametrize("path", ALL_PATHS)
@@ -353,107 +317,32 @@ def test_path_is_available(path):
         pytest.skip(f"path {path} not tested: {MISSING[path]}")
 
 
-@contextmanager
-def _on(path):
-    """The configuration under which ``path`` runs."""
-    engine = "numba" if path == "numba" else "numpy"
-    dispatch = path in ("array_api_strict", "torch")
-    with sknorm.config_context(engine=engine):
-        with (
-            sklearn.config_context(array_api_dispatch=True)
-            if dispatch
-            else nullcontext()
-        ):
-            yield
-
-
-def _to_path(path, X):
-    """``X`` (a numpy array) in the container of ``path``; always a fresh copy."""
-    X = np.array(X)
-    if path == "array_api_strict":
-        import array_api_strict as xps
-
-        return xps.asarray(X)
-    if path == "torch":
-        import torch
-
-        return torch.asarray(X, device="cpu")
-    if path in ("csr", "csc"):
-        return getattr(sp, f"{path}_matrix")(X)
-    if path.startswith("dask_"):
-        import dask.array as da
-
-        if path == "dask_frame":
-            import dask.dataframe as dd
-            import pandas as pd
-
-            frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
-            return dd.from_pandas(frame, npartitions=3)
-        if path == "dask_cols":
-            return da.from_array(X, chunks=(4, 2))
-        dX = da.from_array(X, chunks=(4, -1))
-        if path == "dask_sparse":
-            return dX.map_blocks(sp.csr_matrix, dtype=X.dtype)
-        return dX
-    return X
-
-
-def _to_numpy(path, Y, dtype, method="transform"):
-    """The path's output as numpy, after checking its container and dtype."""
-    if path in ("array_api_strict", "torch"):
-        module = type(Y).__module__.split(".")[0]
-        assert module == path, f"{path} in, {type(Y)} out"
-        Y = np.from_dlpack(Y) if path == "array_api_strict" else Y.numpy()
-    elif path in ("csr", "csc", "dask_sparse"):
-        assert sp.issparse(Y), f"{path}: expected sparse output, got {type(Y)}"
-        if path != "dask_sparse":
-            assert Y.format == path, f"{method} of {path} input gave {Y.format}"
-        Y = Y.toarray()
-    elif hasattr(Y, "to_numpy"):
-        Y = Y.to_numpy()
-    Y = np.asarray(Y)
-    assert Y.dtype == dtype, f"{method} on {path}: {dtype.__name__} in, {Y.dtype} out"
-    return Y
-
-
-def _compute(lazy):
-    """Compute a Dask collection; its lazy shape must be the computed one."""
-    out = lazy.compute(scheduler="synchronous")
-    if hasattr(lazy, "columns"):
-        assert list(out.columns) == list(lazy.columns)
-    else:
-        assert tuple(lazy.shape) == out.shape, (
-            f"lazy shape {lazy.shape} but computed {out.shape}"
-        )
-    return out
-
-
 def run_estimator(path, cfg, X):
     """Fit and transform ``X`` on ``path``; invert where the estimator can.
 
     Returns ``dict(Y, names, gain, bias, X_back, X_back_sparse)`` in numpy.
     """
     dtype = X.dtype.type
-    Xp = _to_path(path, X)
+    Xp = to_path(path, X)
     res = {}
-    with _on(path):
+    with on(path):
         if path.startswith("dask_"):
             import sknorm.dask as skd
 
             est = skd.fit(cfg.make(), Xp)
             out = skd.transform(est, Xp)
-            Y = _compute(out)
+            Y = compute(out)
             if path == "dask_frame":
                 res["frame_columns"] = list(out.columns)
             if cfg.invertible:
-                res["X_back"] = _to_numpy(
-                    path, _compute(skd.inverse_transform(est, out)), dtype
+                res["X_back"] = to_numpy(
+                    path, compute(skd.inverse_transform(est, out)), dtype
                 )
         else:
             est = cfg.make()
             Y = est.fit(Xp).transform(Xp)
             if cfg.invertible:
-                res["X_back"] = _to_numpy(
+                res["X_back"] = to_numpy(
                     path, est.inverse_transform(Y), dtype, "inverse_transform"
                 )
                 if path in ("numpy", "numba"):
@@ -462,20 +351,12 @@ def run_estimator(path, cfg, X):
                     res["X_back_sparse"] = np.asarray(
                         back.toarray() if sp.issparse(back) else back
                     )
-        res["Y"] = _to_numpy(path, Y, dtype)
+        res["Y"] = to_numpy(path, Y, dtype)
         res["names"] = [str(n) for n in est.get_feature_names_out()]
         if cfg.affine:
-            res["gain"] = _as_numpy(est.gain_)
-            res["bias"] = _as_numpy(est.bias_)
+            res["gain"] = as_numpy(est.gain_)
+            res["bias"] = as_numpy(est.bias_)
     return res
-
-
-def _as_numpy(a):
-    if isinstance(a, np.ndarray):
-        return a
-    if hasattr(a, "numpy"):
-        return a.numpy()
-    return np.from_dlpack(a)
 
 
 # -- expected values ---------------------------------------------------------------
@@ -745,8 +626,8 @@ def _function_cases():
 
 def call_function(path, func, cfg, X):
     """``Z, C, S`` of the function twin on ``path``, in numpy (C, S 2-D)."""
-    Xp = _to_path(path, X)
-    with _on(path):
+    Xp = to_path(path, X)
+    with on(path):
         if func == "layer_norm":
             Z, c, s = layer_norm(
                 Xp, center=cfg.center, scale=cfg.scale, eps=cfg.eps, return_stats=True
@@ -763,11 +644,11 @@ def call_function(path, func, cfg, X):
                 eps=cfg.eps,
                 return_stats=True,
             )
-    Z = _to_numpy(path, Z, X.dtype.type)
+    Z = to_numpy(path, Z, X.dtype.type)
     stats = []
     for a in (c, s):
         if a is not None:
-            a = _as_numpy(a) if not isinstance(a, np.ndarray) else a
+            a = as_numpy(a) if not isinstance(a, np.ndarray) else a
             stats.append(np.asarray(a).reshape(len(X), -1))
         else:
             stats.append(None)
