@@ -35,11 +35,19 @@ EXPECTED_FAILED_CHECKS = {}
 
 # GroupNormalizer(groups=[[0]]) normalizes a group of one column on purpose: the
 # checks must pass while it warns (SingleColumnGroupWarning), without the noise.
-@pytest.mark.filterwarnings("ignore::sknorm.exceptions.SingleColumnGroupWarning")
-@parametrize_with_checks(
+_checks = parametrize_with_checks(
     ESTIMATORS,
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(type(est), {}),
 )
+# scikit-learn 1.6 gives pytest a generator of checks, which pytest 9 deprecates
+# (an error here): the same parametrization with the checks in a list.
+_checks = pytest.mark.parametrize(
+    _checks.args[0], list(_checks.args[1]), *_checks.args[2:], **_checks.kwargs
+)
+
+
+@pytest.mark.filterwarnings("ignore::sknorm.exceptions.SingleColumnGroupWarning")
+@_checks
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
