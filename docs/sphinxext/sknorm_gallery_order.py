@@ -12,6 +12,7 @@ EXAMPLE_ORDER = [
     "plot_when_forgetting_helps.py",
     "plot_pipelines.py",
     "plot_robust_normalization.py",
+    "plot_which_normalizer.py",
 ]
 
 
