@@ -7,9 +7,10 @@ Recovering what layer normalization forgets
 :class:`~sknorm.LayerNormalizer` throws away each sample's location and scale. What
 is thrown away comes in two kinds, and sknorm has one tool for each:
 
-* **dataset-wide scale and offset of each feature** (feature 5 is usually around
-  120 and varies by about 10): ``affine=True`` learns a per-feature ``gain_`` and
-  ``bias_`` by least squares regression of :math:`x_j` on :math:`z_j` and outputs
+* **dataset-wide scale and offset of each feature** (each sensor below has its
+  own typical reading and spread, printed with the data): ``affine=True`` learns
+  a per-feature ``gain_`` and ``bias_`` by least squares regression of
+  :math:`x_j` on :math:`z_j` and outputs
   :math:`\text{gain}_j z_{ij} + \text{bias}_j`, back in the units of the data.
   This is the gain and bias of the layer-normalization paper, fitted by
   regression instead of back-propagation.
@@ -25,6 +26,26 @@ reconstruction, feature by feature.
 # SPDX-License-Identifier: BSD-3-Clause
 
 # sphinx_gallery_thumbnail_number = 2
+
+# sphinx_gallery_start_ignore
+# Run as a script, the example prints its findings and saves its figures into
+# sknorm_figures/recover_lost_information/ (paths printed); sphinx-gallery runs the
+# code without __file__ and collects the figures itself.
+from pathlib import Path
+
+AS_SCRIPT = "__file__" in globals()
+FIGURES = Path("sknorm_figures") / "recover_lost_information"
+
+
+def save_figure(fig, name):
+    if AS_SCRIPT:
+        FIGURES.mkdir(parents=True, exist_ok=True)
+        path = FIGURES / f"{name}.png"
+        fig.savefig(path, dpi=110)
+        print(f"[figure saved to {path.resolve()}]")
+
+
+# sphinx_gallery_end_ignore
 
 # %%
 # Sensors read through a drifting amplifier
@@ -55,6 +76,11 @@ def read_out(clean, drift, rng):
 
 
 X = read_out(clean, drift=0.5, rng=rng)
+for j in [0, 4, 8]:
+    print(
+        f"sensor {j + 1}: reads {X[:, j].mean():.1f} +- {X[:, j].std():.1f} "
+        f"on average over the samples"
+    )
 
 fig, ax = plt.subplots(figsize=(8, 3.2), layout="constrained")
 ax.plot(sensors, X[:30].T, color="tab:blue", alpha=0.35, lw=1, marker=".")
@@ -64,6 +90,9 @@ ax.set_xticks(sensors)
 ax.set_ylabel("reading")
 ax.set_title("30 of the 300 samples")
 ax.legend()
+# sphinx_gallery_start_ignore
+save_figure(plt.gcf(), "figure_1")
+# sphinx_gallery_end_ignore
 plt.show()
 
 # %%
@@ -126,34 +155,48 @@ print("has inverse_transform:", hasattr(plain, "inverse_transform"))
 try:
     plain.inverse_transform(plain.transform(X))
 except AttributeError as exc:
-    print(f"AttributeError: {exc.__cause__}")
+    print(f"AttributeError: {exc}")
 
 # %%
 # The three, feature by feature
 # -----------------------------
 #
-# Left: :math:`R^2` per sensor. The plain output has a hugely negative
-# :math:`R^2` (it is not even in the units of the data; the axis is cut at -1).
+# Top: :math:`R^2` per sensor. The plain output has a hugely negative
+# :math:`R^2` (it is not even in the units of the data): its bars would reach far
+# below the axis, which is cut at -1; a triangle marks each bar that is off the
+# scale, and the legend gives the median.
 # ``affine=True`` brings back most of each sensor's variance: what is still
 # missing is the part due to the per-sample gain and offset, which no per-feature
 # map can know, and the part of each row's own mean and spread that came from the
-# sensors themselves. With ``keep_stats`` the reconstruction is exact. Right: one
+# sensors themselves. With ``keep_stats`` the reconstruction is exact. Bottom: one
 # sensor, true value against reconstruction.
 colors = ["tab:gray", "tab:orange", "tab:green"]
 fig, (ax_r2, ax_scatter) = plt.subplots(
-    1, 2, figsize=(11, 4.6), layout="constrained", width_ratios=[1.6, 1]
+    2, 1, figsize=(8, 7.5), layout="constrained", height_ratios=[1, 1.1]
 )
 width = 0.27
 for k, ((name, values), color) in enumerate(zip(r2.items(), colors, strict=True)):
+    positions = sensors + (k - 1) * width
     ax_r2.bar(
-        sensors + (k - 1) * width,
+        positions,
         np.clip(values, -1, None),
         width=width,
         color=color,
-        label=f"{name}\nmedian R2 = {np.median(values):.2f}",
+        label=f"{name}: median R2 = {np.median(values):.3g}",
     )
+    off_scale = values < -1
+    if off_scale.any():
+        ax_r2.plot(
+            positions[off_scale],
+            np.full(off_scale.sum(), -1.08),
+            "v",
+            color="black",
+            markersize=6,
+            label="off scale (R2 < -1)" if k == 0 else None,
+        )
 ax_r2.axhline(0, color="black", lw=0.8)
-ax_r2.set_ylim(-1.1, 1.1)
+ax_r2.set_ylim(-1.15, 1.85)
+ax_r2.set_yticks([-1, -0.5, 0, 0.5, 1])
 
 ax_r2.set_xticks(sensors)
 ax_r2.set_xlabel("sensor j")
@@ -168,7 +211,10 @@ ax_scatter.plot(lims, lims, color="black", lw=0.8, ls="--")
 ax_scatter.set_xlabel(f"true reading of sensor {j + 1}")
 ax_scatter.set_ylabel("reconstruction")
 ax_scatter.set_title(f"Sensor {j + 1}: the plain output sits near 0")
-fig.legend(*ax_r2.get_legend_handles_labels(), loc="outside lower center", ncols=3)
+ax_r2.legend(loc="upper center", ncols=2, fontsize=8)
+# sphinx_gallery_start_ignore
+save_figure(plt.gcf(), "figure_2")
+# sphinx_gallery_end_ignore
 plt.show()
 
 # %%
@@ -195,12 +241,15 @@ fig, ax = plt.subplots(figsize=(6, 3.4), layout="constrained")
 for (name, values), color in zip(curves.items(), colors[1:], strict=True):
     ax.plot(drifts, values, marker="o", color=color, label=name)
 ax.axvline(0.5, color="gray", ls=":", lw=1)
-ax.text(0.55, 0.05, "data above", color="gray")
+ax.text(0.6, 0.05, "drift of the data\nin the figures above", color="gray")
 ax.set_xlabel("amplifier drift (spread of per-sample gain and offset)")
 ax.set_ylabel("R2, averaged over features")
 ax.set_ylim(0, 1.05)
 ax.legend(loc="center right")
 ax.set_title("The per-sample part lives only in the kept statistics")
+# sphinx_gallery_start_ignore
+save_figure(plt.gcf(), "figure_3")
+# sphinx_gallery_end_ignore
 plt.show()
 
 # %%

@@ -23,7 +23,7 @@ data that the output does not notice, measured with :mod:`sknorm.inspection`.
 # Authors: The sknorm developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-# sphinx_gallery_thumbnail_number = 2
+# sphinx_gallery_thumbnail_number = 4
 
 # sphinx_gallery_start_ignore
 # Run as a script (python examples/plot_what_layer_norm_forgets.py), the example
