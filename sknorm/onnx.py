@@ -65,7 +65,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         raise unittest.SkipTest(message) from exc
     raise ImportError(message) from exc
 
-__all__ = ["MIN_OPSET", "register_converters"]
+__all__ = ["register_converters"]
 
 #: The lowest ONNX opset the converters emit: opset 11 brings ``TopK`` with
 #: ``largest=0`` (ascending sort, for medians and quantiles),
