@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from . import _array_api, _engine
+from . import _array_api, _config, _engine
 from ._affine import AffineMoments
 from ._layout import GroupSpec, stat_names
 from ._validation import (
@@ -152,6 +152,23 @@ def _warn_single_column_groups(estimator, spec, center, scale):
 class _BaseNormalizer(TransformerMixin, BaseEstimator):
     """Per-sample normalization of column groups; see the public subclasses."""
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Overrides run with the configuration the estimator carries as well.
+        for name in ("fit", "partial_fit", "transform", "fit_transform"):
+            method = vars(cls).get(name)
+            if isinstance(method, types.FunctionType):
+                setattr(cls, name, _config.carry_config(method))
+
+    def __sklearn_clone__(self):
+        # The clone records sknorm's configuration, to take it to joblib
+        # workers (see sknorm.set_config), as set_output's travels.
+        new = super().__sklearn_clone__()
+        record = _config._record(getattr(self, "_sknorm_config", None))
+        if record is not None:
+            new._sknorm_config = record
+        return new
+
     # -- configuration hooks -------------------------------------------------
     def _options(self):
         """Return ``(center, scale)``."""
@@ -194,6 +211,7 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
                 delattr(self, attr)
 
     # -- fitting --------------------------------------------------------------
+    @_config.carry_config
     def fit(self, X, y=None, sample_weight=None):
         """Fit the normalizer to ``X``.
 
@@ -219,6 +237,7 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
         self._reset()
         return self.partial_fit(X, y, sample_weight=sample_weight)
 
+    @_config.carry_config
     def partial_fit(self, X, y=None, sample_weight=None):
         """Update the fit with a batch of samples.
 
@@ -365,6 +384,7 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
             return self._spec_
         return self._make_spec(n_features, None)
 
+    @_config.carry_config
     def transform(self, X, copy=None):
         """Normalize each sample of ``X``.
 
@@ -414,6 +434,7 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
         return Z
 
     @_available_if_invertible
+    @_config.carry_config
     def inverse_transform(self, X):
         """Recover the input from the output of :meth:`transform`.
 

@@ -17,8 +17,16 @@ beyond rounding (the engines agree to about 1e-16 relative in float64):
 
 Like :func:`sklearn.set_config`, settings made in a thread apply to that
 thread; :func:`config_context` sets them for a ``with`` block.
+
+The settings reach joblib workers (``GridSearchCV(n_jobs=2)``,
+``cross_validate``, ``Parallel``) through the estimators, the way
+``set_output`` does: a sknorm estimator cloned (``sklearn.base.clone``) or
+fitted in a thread that set its configuration records it, and its methods run
+with it in the threads and child processes that set none (see
+:func:`set_config`).
 """
 
+import functools
 import numbers
 import os
 import threading
@@ -134,8 +142,23 @@ def set_config(engine=None, n_threads=None):
     >>> sknorm.get_config()["engine"]
     'numpy'
     >>> sknorm.set_config(engine="auto")
+
+    The configuration travels with sknorm's estimators to joblib workers: an
+    estimator cloned (:func:`sklearn.base.clone`, which ``GridSearchCV``,
+    ``cross_validate`` and every meta-estimator call before dispatching work)
+    or fitted in a thread that called :func:`set_config` or
+    :func:`config_context` records that thread's configuration, and its
+    ``fit``, ``partial_fit``, ``transform`` and ``inverse_transform`` use it
+    in the other threads of this process and in its child processes (loky,
+    multiprocessing) where sknorm was not configured. Where sknorm was
+    configured, that configuration wins; a model loaded in an unrelated
+    process uses that process's own. The function twins (``layer_norm`` and
+    others) called in your own joblib tasks are not covered: wrap them in
+    :func:`config_context` inside the task.
     """
     config = _get_threadlocal_config()
+    if engine is not None or n_threads is not None:
+        _threadlocal.explicit = True
     if engine is not None:
         config["engine"] = _check_engine(engine)
     if n_threads is not None:
@@ -175,12 +198,13 @@ def config_context(*, engine=None, n_threads=None):
     >>> Z.round(4)
     array([[-1.2247,  0.    ,  1.2247]])
     """
-    old = get_config()
+    old, old_explicit = get_config(), _is_explicit()
     set_config(engine=engine, n_threads=n_threads)
     try:
         yield
     finally:
         _get_threadlocal_config().update(old)
+        _threadlocal.explicit = old_explicit
 
 
 def effective_n_threads():
@@ -192,3 +216,69 @@ def effective_n_threads():
         except AttributeError:  # pragma: no cover - not on Linux
             n = os.cpu_count() or 1
     return max(1, n)
+
+
+# -- carrying the configuration to joblib workers -------------------------------
+# sklearn.utils.parallel carries only sklearn's own configuration (its
+# config_context rejects other keys) and has no hook for other libraries, so
+# sknorm's travels with its estimators instead, as sklearn's set_output
+# configuration does: clone() and fit() record it (_record), and the methods
+# wrapped by carry_config run with it where sknorm was not configured.
+def _is_explicit():
+    """Whether this thread set its configuration (set_config/config_context)."""
+    return getattr(_threadlocal, "explicit", False)
+
+
+def _carried(record):
+    """The configuration in ``record``, where it applies; else None.
+
+    It applies in a thread that set no configuration, of the recording process
+    (another thread than the recording one) or of a child process (joblib's
+    loky and multiprocessing workers). Elsewhere, for example a saved model
+    loaded later in an unrelated process, the local configuration is used.
+    """
+    if not record or _is_explicit():
+        return None
+    if record["pid"] == os.getpid():
+        if record["thread"] == threading.get_ident():
+            return None
+    elif record["pid"] != os.getppid():
+        return None
+    return record["config"]
+
+
+def _record(source=None):
+    """What a clone or a fit records: the configuration in effect here.
+
+    ``source`` is the record of the estimator being cloned: a clone made in a
+    thread without configuration (joblib dispatches from its own threads)
+    passes the source's on where it applies, unchanged.
+    """
+    if not _is_explicit():
+        return source if _carried(source) is not None else None
+    config = get_config()
+    return {"config": config, "pid": os.getpid(), "thread": threading.get_ident()}
+
+
+def carry_config(method):
+    """Run an estimator method with the configuration its estimator carries."""
+
+    @functools.wraps(method)
+    def run_with_carried_config(self, *args, **kwargs):
+        config = _carried(getattr(self, "_sknorm_config", None))
+        if config is None:
+            out = method(self, *args, **kwargs)
+        else:
+            local = _get_threadlocal_config()
+            old = local.copy()
+            local.update(config)
+            try:
+                out = method(self, *args, **kwargs)
+            finally:
+                local.clear()
+                local.update(old)
+        if method.__name__ in ("fit", "partial_fit") and _is_explicit():
+            self._sknorm_config = _record()
+        return out
+
+    return run_with_carried_config
