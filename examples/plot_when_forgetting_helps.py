@@ -165,7 +165,7 @@ for k, (name, color) in enumerate(zip(pipelines, colors, strict=True)):
 ax.axhline(0.5, xmin=0.68, xmax=0.98, color="black", ls="--", lw=1)
 ax.text(2.3, 0.52, "chance", fontsize=8)
 ax.set_xticks(np.arange(len(tasks)), list(tasks))
-ax.set_ylabel("cross-validated accuracy")
+ax.set_ylabel("accuracy, mean over 5 folds\n(error bars: standard deviation)")
 ax.set_ylim(0, 1.08)
 fig.legend(loc="outside lower center", ncols=3)
 ax.set_title("Forgetting the level helps the digit task and kills the lamp task")
