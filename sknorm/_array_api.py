@@ -289,7 +289,7 @@ class ArrayAPIBackend:
         """
         ns, xp = self.ns, self.ns.xp
         n, p = X.shape
-        layout = Layout(spec, center, scale, False)
+        layout = Layout(spec.keeping_all(), center, scale, False)
         dev_cols = _DeviceColumns(layout, ns)
         grouped = ns.asarray(np.flatnonzero(layout.in_group), dtype=xp.int64)
         total = AffineMoments(int(layout.in_group.sum()))

@@ -236,8 +236,7 @@ def _affine_moments_dense(X, w, spec, center, scale, eps):
     the chunks' moments are merged in row order, so the result does not
     depend on the number of threads."""
     n, p = X.shape
-    full = GroupSpec(spec.n_features, spec.names, spec.indices, np.arange(p))
-    layout = Layout(full, center, scale, False)
+    layout = Layout(spec.keeping_all(), center, scale, False)
     cols = np.flatnonzero(layout.in_group)
     all_cols = cols.size == p
     w = np.asarray(w, dtype=np.float64)

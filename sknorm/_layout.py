@@ -41,6 +41,11 @@ class GroupSpec:
         cols = np.arange(n_features)
         return cls(n_features, (name,), (cols,), cols)
 
+    def keeping_all(self):
+        """The same groups with every column kept (the affine fit's view)."""
+        cols = np.arange(self.n_features)
+        return GroupSpec(self.n_features, self.names, self.indices, cols)
+
     @property
     def in_group(self):
         """Boolean mask of the input columns that belong to some group."""

@@ -19,7 +19,7 @@ add fast ways to get the same row statistics on ordinary rows.
 * **Denominator** ``sqrt(s**2 + eps)`` (:func:`denominator`), with 0 (a
   constant row and ``eps=0``) replaced by 1: such a row maps to zeros.
 * **NaN** is ignored in the statistics and kept in the output; a row of NaN
-  only has NaN statistics. ``inf`` is rejected (:data:`INF_MESSAGE`).
+  has a NaN center and scale (a center of 0 with ``center=None``). ``inf`` is rejected (:data:`INF_MESSAGE`).
 * **Tiny, huge and subnormal rows** (:func:`normalize_rows`): each row is
   multiplied by the power of two that brings its largest magnitude into
   ``[0.5, 1)``, which is exact, before the statistics are formed, so that
@@ -312,8 +312,8 @@ def _normalize_rows(x, center, scale, eps, xp):
         c_s = xp.zeros_like(m)
         dev = xs
     c = _ldexp(c_s, e, xp)
-    if center is not None or scale is not None:
-        # A row of NaN has no statistics, whatever the options.
+    if center is not None:
+        # A row of NaN has no center (with center=None the center is 0).
         c = xp.where(count > 0, c, xp.full_like(c, float("nan")))
     if scale is None:
         z = _ldexp(dev, e[:, None], xp)

@@ -92,11 +92,12 @@ def transform(X, layout, scale, eps):
 def inverse(Y, layout, scale, eps):
     """Undo an uncentered transform without affine map; stays sparse.
 
-    ``Y``: sparse, every input column followed by the kept scale per group.
+    ``Y``: sparse, every input column followed by the kept scale per group;
+    the result has its format and dtype.
     """
     p = layout.spec.n_features
+    fmt, dtype = Y.format, Y.dtype
     Y = Y.tocsr()
-    dtype = Y.dtype
     X = Y[:, :p].copy()
     X.sum_duplicates()
     if scale is not None:
@@ -105,4 +106,4 @@ def inverse(Y, layout, scale, eps):
         row, grp, sel = _entries(X, layout)
         flat = row[sel] * layout.n_groups + grp[sel]
         X.data[sel] = X.data[sel].astype(np.float64) * d[flat]
-    return X.astype(dtype, copy=False)
+    return X.asformat(fmt).astype(dtype, copy=False)
