@@ -100,6 +100,7 @@ def _inputs(dtype, thorough=False):
         "subnormal": np.array([[1, 3, 5, 7, 1, 7]], dtype=np.float64) * tiny,
         "mixed": np.array([[small, -1.0, big, 3e-10, -2e10, 0.0]]),
         "constant": np.full((1, P), 2.5),
+        "constant_small": np.full((1, P), -0.1),
         "zeros": np.zeros((1, P)),
         "ties_mad0": np.array([[1.0, 1, 1, 1, 1, 5]]),
         "nan": np.array([[nan, 1, 2, nan, 4, 8]]),

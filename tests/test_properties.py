@@ -26,6 +26,7 @@ they are random, is set by the hypothesis profile loaded in ``conftest.py``.
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _paths import AVAILABLE, as_numpy, fit_transform_on, inverse_on
 from _reference import (
     EPS32,
     EPS64,
@@ -34,6 +35,7 @@ from _reference import (
     MAD_TO_STD,
     TINY,
     assert_within,
+    reference_normalize,
     reference_tolerance,
     row_max,
 )
@@ -218,16 +220,32 @@ def kept_stats(est, Z, p_out, cols, which):
 @given(case=estimator_cases())
 def test_matches_extended_precision_reference(case, reference):
     """Outputs and kept centers equal a long-double reference, NaN kept."""
+    check_matches_reference(case)
+
+
+def run_on(backend, est, X):
+    """``(fitted estimator, output in the backend's container, output in numpy)``.
+
+    ``backend=None`` is the plain call (the engine that ``SKNORM_ENGINE`` or
+    ``sknorm.set_config`` selects); else one of the paths of ``tests/_paths.py``.
+    """
+    if backend is None:
+        Y = est.fit_transform(X)
+        return est, Y, Y
+    return fit_transform_on(backend, est, X)
+
+
+def check_matches_reference(case, backend=None, scales=False):
     X, est, cols = case
     center, scale = options_of(est)
-    Z_ref, C_ref, S_ref = reference(X, center, scale, est.eps, groups=cols)
+    Z_ref, C_ref, S_ref = reference_normalize(X, center, scale, est.eps, groups=cols)
     with np.errstate(over="ignore"):  # a robust scale with eps=0 may overflow
         Z_ref, S_ref = Z_ref.astype(np.float64), S_ref.astype(np.float64)
     if scale in ("mad", "iqr"):  # the std is handled by the slow path
         assume(not tiny_scale_without_eps(S_ref, est.eps, np.float64))
-    Z = est.fit_transform(X)
+    est, _, Z = run_on(backend, est, X)
     keep = kept_columns(est, X.shape[1], cols)
-    tol_z, _ = reference_tolerance(X, Z_ref, S_ref, cols, center, scale, est.eps)
+    tol_z, tol_s = reference_tolerance(X, Z_ref, S_ref, cols, center, scale, est.eps)
     assert_within(Z[:, : keep.size], Z_ref[:, keep], tol_z[:, keep])
     assert len(est.get_feature_names_out()) == Z.shape[1]
     C = kept_stats(est, Z, keep.size, cols, "center")
@@ -236,6 +254,9 @@ def test_matches_extended_precision_reference(case, reference):
             [64 * (EPS64 + EPS_REF) * len(c) * row_max(X[:, c]) for c in cols]
         )
         assert_within(C, C_ref.astype(np.float64), tol_c, "kept centers")
+    S = kept_stats(est, Z, keep.size, cols, "scale")
+    if scales and est.keep_stats and S is not None:
+        assert_within(S, S_ref, tol_s, "kept scales")
 
 
 @with_reference
@@ -445,21 +466,31 @@ def inverse_cases(draw):
     )
 )
 def test_inverse_transform_recovers_input(case):
+    check_inverse(case)
+
+
+def check_inverse(case, backend=None):
     X, est, cols = case
     center, scale = options_of(est)
-    Y = est.fit_transform(X)
+    est, Y_native, Y = run_on(backend, est, X)
     p = X.shape[1]
-    if est.affine and (est.gain_ == 0).any():
+    gain = as_numpy(est.gain_) if est.affine else np.ones(p)
+    bias = as_numpy(est.bias_) if est.affine else np.zeros(p)
+    if est.affine and (gain == 0).any():
         # A feature constant over the samples: the fitted map is constant, and
         # has no inverse.
         with pytest.raises(ValueError, match="gain_ is 0"):
-            est.inverse_transform(Y)
+            if backend is None:
+                est.inverse_transform(Y)
+            else:
+                inverse_on(backend, est, Y_native, X.dtype.type)
         return
-    X_back = est.inverse_transform(Y)
+    if backend is None:
+        X_back = est.inverse_transform(Y)
+    else:
+        X_back = inverse_on(backend, est, Y_native, X.dtype.type)
     assert X_back.dtype == X.dtype
     n_stats = (center is not None) + (scale is not None)
-    gain = getattr(est, "gain_", np.ones(p))
-    bias = getattr(est, "bias_", np.zeros(p))
     # x = c + d * (y - b) / g: each rounding is relative to one of its terms,
     # and y or z may be subnormal (absolute rounding up to 2**-1075).
     tol = np.zeros(X.shape)
@@ -759,3 +790,31 @@ def test_affine_output_finite_for_finite_input_bounded_z(X, options):
     center, scale = options
     est = LayerNormalizer(center=center, scale=scale, eps=0.0, affine=True)
     assert np.isfinite(est.fit_transform(X)).all()
+
+
+# -- every backend ----------------------------------------------------------------
+# The reference and inverse properties again on every other path a user can
+# reach (tests/_paths.py), where its package is installed: the numba engine,
+# the Array API (array_api_strict, torch CPU) and sknorm.dask (row chunks and
+# row-and-column chunks). A quarter of the profile's examples per backend.
+BACKENDS = [
+    p
+    for p in ("numba", "array_api_strict", "torch", "dask_rows", "dask_cols")
+    if p in AVAILABLE
+]
+per_backend = settings(max_examples=max(10, settings().max_examples // 4))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@per_backend
+@given(case=estimator_cases())
+def test_backend_matches_extended_precision_reference(backend, case):
+    """Outputs, kept centers and kept scales on ``backend`` equal the reference."""
+    check_matches_reference(case, backend, scales=True)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@per_backend
+@given(case=inverse_cases())
+def test_backend_inverse_transform_recovers_input(backend, case):
+    check_inverse(case, backend)
