@@ -38,7 +38,13 @@ if settings is not None:
         suppress_health_check=[HealthCheck.too_slow],
     )
     settings.register_profile("dev", max_examples=300, deadline=None)
-    settings.register_profile("thorough", max_examples=3000, deadline=None)
+    # tests/run_thorough.sh runs "thorough" on every backend (long).
+    settings.register_profile(
+        "thorough",
+        max_examples=3000,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
     settings.load_profile(os.environ.get("SKNORM_HYPOTHESIS_PROFILE", "ci"))
 
 

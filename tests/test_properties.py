@@ -19,8 +19,24 @@ properties:
 
 Tolerances are never a blanket ``rtol``: each is a rounding-error bound derived
 from the data (machine epsilon times the conditioning of the row or feature),
-so that one test covers 1e-300 to 1e300. How many examples run, and whether
-they are random, is set by the hypothesis profile loaded in ``conftest.py``.
+so that one test covers 1e-300 to 1e300. The reference is
+``tests/_reference.py`` (long double, with the documented fallback of a zero
+MAD or IQR to ``sqrt(pi / 2)`` times the mean absolute deviation).
+
+Backends: the tests run on the engine that ``SKNORM_ENGINE`` selects (CI runs
+the file again with ``SKNORM_ENGINE=numba``), and the reference and inverse
+properties run again on every other installed path (``test_backend_*``: the
+numba engine, array_api_strict and torch CPU tensors through the Array API,
+``sknorm.dask`` in row chunks and row-and-column chunks).
+
+How many examples run, and whether they are random, is set by the hypothesis
+profile loaded in ``conftest.py``: "ci" (the default: 100 per property, a
+quarter of that per backend, deterministic), "dev" (300, random) or "thorough"
+(3000, random). Long runs::
+
+    bash tests/run_thorough.sh          # thorough profile, every backend
+    python -m pytest tests/test_properties.py --hypothesis-profile=thorough
+    SKNORM_HYPOTHESIS_PROFILE=thorough python -m pytest tests/test_properties.py
 """
 
 import numpy as np
