@@ -291,7 +291,8 @@ class _Graph:
         return self.op("ReduceSum", x, axes=[-1], keepdims=1)
 
     def row_extreme(self, op_type, x):
-        """ReduceMax/ReduceMin over the last axis (axes an input from 18)."""
+        """ReduceMax/ReduceMin/ReduceSumSquare over the last axis, keeping it
+        (their axes moved to an input at 18)."""
         if self.opset >= 18:
             return self.op(op_type, x, self.const([-1], np.int64), keepdims=1)
         return self.op(op_type, x, axes=[-1], keepdims=1)
@@ -359,7 +360,8 @@ def _normalize(g, x, m, center, scale, eps, f32):
         return x, None, None
     zero = g.const(0.0)
     nan = g.op("IsNaN", x)
-    cnt = g.row_sum(g.op("Cast", g.op("Not", nan), to=_D))
+    # Non-NaN values per row (one pass less than counting the valid ones).
+    cnt = g.op("Sub", g.const(float(m)), g.row_sum(g.op("Cast", nan, to=_D)))
     if f32:
         has_nan = g.op("Less", cnt, g.const(float(m)))
     c = ss = None
@@ -377,7 +379,9 @@ def _normalize(g, x, m, center, scale, eps, f32):
         dev = g.op("Sub", v, g.round32(delta2, has_nan) if f32 else delta2)
         c = g.op("Add", delta, delta2)
         if scale == "std":
-            ss = g.op("Sub", g.row_sum(g.op("Mul", v0, v0)), g.op("Mul", s1, delta2))
+            ss = g.op(
+                "Sub", g.row_extreme("ReduceSumSquare", v0), g.op("Mul", s1, delta2)
+            )
             ss = g.op("Max", ss, zero)
     elif center == "median":
         (c,) = _order_stats(g, x, nan, cnt, m, ["median"])
@@ -389,7 +393,7 @@ def _normalize(g, x, m, center, scale, eps, f32):
     if scale == "std":
         if ss is None:
             dev0 = g.op("Where", nan, zero, dev)
-            ss = g.row_sum(g.op("Mul", dev0, dev0))
+            ss = g.row_extreme("ReduceSumSquare", dev0)
         s = g.op("Sqrt", g.op("Div", ss, cnt))
     else:
         if scale == "mad":
@@ -477,8 +481,11 @@ def _convert(scope, operator, container):
     y = pieces[0] if len(pieces) == 1 else g.op("Concat", *pieces, axis=1)
     if not np.array_equal(positions, np.arange(positions.size)):
         y = g.op("Gather", y, g.const(np.argsort(positions), np.int64), axis=1)
-    out_type = TensorProto.FLOAT if f32 else _D
-    g.op("Cast", y, out=operator.outputs[0].full_name, to=out_type)
+    out = operator.outputs[0].full_name
+    if f32:
+        g.op("Cast", y, out=out, to=TensorProto.FLOAT)
+    else:
+        g.op("Identity", y, out=out)
 
 
 # -- registration --------------------------------------------------------------
