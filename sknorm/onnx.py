@@ -450,7 +450,8 @@ def _convert(scope, operator, container):
     out_pos = np.searchsorted(keep, np.arange(p))
     n_stats = ((center is not None) + (scale is not None)) if est.keep_stats else 0
     pieces, positions = [], []
-    whole = len(cols) == 1 and cols[0].size == p
+    # One group of every column in input order: no gather needed.
+    whole = len(cols) == 1 and np.array_equal(cols[0], np.arange(p))
     # Groups of equal size are normalized together as one (n, k, m) tensor.
     sizes = {}
     for gi, idx in enumerate(cols):

@@ -125,6 +125,8 @@ def test_matches_transform(est, dtype):
         LayerNormalizer(center="median", scale="iqr", affine=True),
         RMSNormalizer(affine=True, eps=0.0),
         GroupNormalizer([[1, 2, 3], [9, 4]], affine=True, keep_stats=True),
+        # One group of every column, not in input order.
+        GroupNormalizer([[11, 3, 0, 1, 2, 4, 5, 6, 7, 8, 9, 10]], affine=True),
         GroupNormalizer(
             {"g": [1, 2, 3], "h": [9, 4]}, scale="mad", affine=True, remainder="drop"
         ),
