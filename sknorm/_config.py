@@ -282,3 +282,31 @@ def carry_config(method):
         return out
 
     return run_with_carried_config
+
+
+# -- numba's parallel kernels and fork() ----------------------------------------
+# GNU OpenMP (numba's usual threading layer here) does not survive fork(): a
+# child forked after the parent ran a parallel kernel is killed by numba at its
+# first parallel launch ("fork() called from a process already using GNU
+# OpenMP"), and a multiprocessing.Pool then waits forever. Such children run
+# the serial compiled kernel instead (same results: the rows are independent).
+_numba_parallel = {"ran": False, "forked_after": False}
+
+
+def _after_fork_in_child():
+    if _numba_parallel["ran"]:
+        _numba_parallel["forked_after"] = True
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def numba_parallel_allowed():
+    """Whether numba's parallel kernels may run in this process."""
+    return not _numba_parallel["forked_after"]
+
+
+def numba_parallel_ran():
+    """Record that this process runs numba's parallel kernels."""
+    _numba_parallel["ran"] = True

@@ -31,6 +31,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from . import _config
 from ._row_stats import BLOCK
 from ._semantics import small_sum_of_squares
 
@@ -306,10 +307,14 @@ def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads):
     n_threads = min(n_threads, numba.config.NUMBA_NUM_THREADS)
     # Rows per parallel task: about 256 KiB of input.
     step = max(1, 2**18 // max(1, X.shape[1] * X.itemsize))
-    if n_threads > 1 and n > step and _PARALLEL_LOCK.acquire(blocking=False):
+    # In a child forked after the parallel kernel ran, only the serial one
+    # is safe (see sknorm._config).
+    parallel = n_threads > 1 and n > step and _config.numba_parallel_allowed()
+    if parallel and _PARALLEL_LOCK.acquire(blocking=False):
         # numba's default threading layer does not allow concurrent parallel
         # launches: a second caller meanwhile runs the serial kernel.
         try:
+            _config.numba_parallel_ran()
             old = numba.get_num_threads()
             numba.set_num_threads(n_threads)
             try:

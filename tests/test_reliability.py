@@ -185,3 +185,41 @@ def test_table_vectorizer_style_column_by_column_use_warns():
     with pytest.warns(SingleColumnGroupWarning):
         Z = ct.fit_transform(X)
     np.testing.assert_array_equal(Z, 0.0)
+
+
+# -- fork() after the engines ran on threads: forked workers must work ----------
+def _child_layer_norm(args):
+    import sknorm
+
+    engine, X = args
+    with sknorm.config_context(engine=engine, n_threads=2):
+        return sknorm.layer_norm(X, eps=1e-5)
+
+
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+def test_forked_workers_after_threaded_kernels_work(engine):
+    import multiprocessing
+
+    import sknorm
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork start method on this platform")
+    if engine == "numba":
+        numba = pytest.importorskip("numba")
+        if numba.config.NUMBA_NUM_THREADS < 2:
+            pytest.skip("numba runs one thread here: no parallel kernel")
+    rng = np.random.default_rng(0)
+    # large enough for several threads in the parent and in each child
+    X = rng.normal(size=(16384, 64)) * rng.uniform(0.5, 4, size=(16384, 1)) + 3
+    with sknorm.config_context(engine=engine, n_threads=2):
+        sknorm.layer_norm(X)  # the parent runs its threads first
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(2) as pool:
+        # a killed worker leaves the pool waiting forever: the timeout fails
+        result = pool.map_async(_child_layer_norm, [(engine, X)] * 2)
+        parts = result.get(timeout=60)
+    mean = X.mean(axis=1, keepdims=True)
+    var = ((X - mean) ** 2).mean(axis=1, keepdims=True)
+    expected = (X - mean) / np.sqrt(var + 1e-5)
+    for part in parts:
+        np.testing.assert_allclose(part, expected, rtol=1e-12, atol=1e-12)
