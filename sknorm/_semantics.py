@@ -329,6 +329,11 @@ def _normalize_rows(x, center, scale, eps, xp):
         if scale != "std":
             s_s = robust_fallback(s_s, dev, valid, count, xp)
         z = dev / scaled_denominator(s_s, e, eps, xp)[:, None]
+        if eps == 0:
+            # A zero denominator (constant row) leaves the deviations, in
+            # data units (not 0 for center=None).
+            unscaled = _ldexp(dev, e[:, None], xp)
+            z = xp.where((s_s == 0)[:, None], unscaled, z)
         s = _ldexp(s_s, e, xp)
         d = denominator(s, eps, xp)
     # Deviations that scaling down made subnormal lost digits: form them
