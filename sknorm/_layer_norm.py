@@ -82,13 +82,22 @@ class LayerNormalizer(_BaseNormalizer):
         z_{ij} = \frac{x_{ij} - \mu_i}{\sqrt{\sigma_i^2 + \epsilon}} .
 
     NaN values are ignored in a row's statistics and kept as NaN in the
-    output. The mean and variance are computed by a shifted two-pass
-    algorithm (never :math:`E[x^2] - E[x]^2`), so rows like ``1e12 + noise``
-    are exact to rounding. With ``affine=True``, for each feature :math:`j`,
-    ``gain_[j]`` and ``bias_[j]`` minimize
+    output. The mean and variance are computed by the corrected two-pass
+    algorithm of Chan, Golub & LeVeque (never :math:`E[x^2] - E[x]^2`), so
+    rows like ``1e12 + noise`` are exact to rounding; rows near ``1e300``,
+    ``1e-300`` or of subnormal numbers are first rescaled by a power of two
+    (exact), so they normalize as rows near 1 do. Every path (numpy and
+    numba engines, Array API arrays, Dask) follows this one algorithm; see
+    the user guide's section on numerical stability. Where a robust scale
+    (``"mad"``, ``"iqr"``) is 0 in a row whose values are not all equal, the
+    scale is ``sqrt(pi / 2)`` times the row's mean absolute deviation about
+    its center, whatever ``eps``. With ``affine=True``, for each feature
+    :math:`j`, ``gain_[j]`` and ``bias_[j]`` minimize
     :math:`\sum_i w_i (x_{ij} - g_j z_{ij} - b_j)^2`; if :math:`z_j` has
     variance below 1e-12 the fallback is ``gain_[j] = 1`` and
-    ``bias_[j] = mean(x_j) - mean(z_j)``.
+    ``bias_[j] = mean(x_j) - mean(z_j)``. The affine map is applied in
+    float64 and rounded once to the output dtype; a float32 result beyond the
+    float32 range raises a ``ValueError``.
 
     Without ``affine`` the transformer is stateless: ``fit`` only checks the
     data, and it is recommended to call ``fit_transform`` in pipelines.

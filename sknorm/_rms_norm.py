@@ -58,7 +58,10 @@ class RMSNormalizer(_BaseNormalizer):
         z_{ij} = \frac{x_{ij}}{\sqrt{\frac{1}{d}\sum_j x_{ij}^2 + \epsilon}}
 
     NaN values are ignored in the row's mean square and kept in the output.
-    For a sparse row the implicit zeros count as values. Without ``affine``
+    For a sparse row the implicit zeros count as values. Rows near ``1e300``,
+    ``1e-300`` or of subnormal numbers are rescaled by a power of two (exact)
+    before their mean square is formed, on every path (dense, sparse, Array
+    API), so they normalize as rows near 1 do. Without ``affine``
     the transformer is stateless; it is recommended to call
     ``fit_transform`` in pipelines.
 

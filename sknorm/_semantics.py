@@ -13,8 +13,8 @@ add fast ways to get the same row statistics on ordinary rows.
   divided by 1.349 (``"iqr"``). Where a robust scale is 0 but the row is not
   constant (more than half of its values tie), it falls back to
   ``sqrt(pi / 2)`` times the mean absolute deviation about the center, which
-  also estimates the standard deviation of normal data (the convention of
-  Iglewicz & Hoaglin's modified z-scores), whatever ``eps``. A row whose
+  also estimates the standard deviation of normal data (the fallback used
+  with Iglewicz & Hoaglin's modified z-scores), whatever ``eps``. A row whose
   values are all equal keeps its scale.
 * **Denominator** ``sqrt(s**2 + eps)`` (:func:`denominator`), with 0 (a
   constant row and ``eps=0``) replaced by 1: such a row maps to zeros.
