@@ -276,18 +276,25 @@ def test_nan_quantiles_interpolate_like_numpy(q_rows):
         np.testing.assert_allclose(got[:, 9], s, rtol=1e-14)
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_pipeline_with_logistic_regression_on_digits(dtype):
+@pytest.fixture(scope="module")
+def digits_pipeline():
     from sklearn.datasets import load_digits
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
     X, y = load_digits(return_X_y=True)
-    X = X.astype(dtype)
     pipe = make_pipeline(
         GroupNormalizer(4, keep_stats=True), LogisticRegression(max_iter=300, tol=1e-3)
     )
-    pipe.fit(X[:1000], y[:1000])
+    return pipe.fit(X[:1000], y[:1000]), X
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pipeline_with_logistic_regression_on_digits(digits_pipeline, dtype):
+    from sklearn.linear_model import LogisticRegression
+
+    pipe, X = digits_pipeline
+    X = X.astype(dtype)  # a float32 graph for float32 input
     onx = to_onnx(pipe, X[:1], options={LogisticRegression: {"zipmap": False}})
     sess = ort.InferenceSession(
         onx.SerializeToString(), providers=["CPUExecutionProvider"]
@@ -317,10 +324,22 @@ def test_dataframe_columns_as_inputs():
     assert_matches(sess.run(None, feeds)[0], est.transform(df))
 
 
-@pytest.mark.parametrize("opset", [11, 13, 18])
-def test_opsets(opset):
-    X = hard_rows(np.float64)
-    est = GroupNormalizer(3, center="median", scale="iqr", keep_stats=True).fit(X)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("opset", [11, 12, 13, 17, 18])
+@pytest.mark.parametrize(
+    "est",
+    [
+        GroupNormalizer(3, center="median", scale="iqr", keep_stats=True),
+        LayerNormalizer(scale="mad", affine=True, keep_stats=True),
+        RMSNormalizer(keep_stats=True),
+    ],
+    ids=repr,
+)
+def test_opsets(est, opset, dtype):
+    # Each operator in the form of the target opset (ReduceSum's axes became an
+    # input at 13, ReduceMax/ReduceMin/ReduceSumSquare's at 18).
+    X = hard_rows(dtype)
+    est.fit(X)
     got, onx = run_onnx(est, X, target_opset=opset)
     assert max(o.version for o in onx.opset_import if o.domain == "") <= opset
     assert_matches(got, est.transform(X))
