@@ -297,10 +297,10 @@ class _Graph:
             return self.op(op_type, x, self.const([-1], np.int64), keepdims=1)
         return self.op(op_type, x, axes=[-1], keepdims=1)
 
-    def round32(self, x, keep):
-        """``x`` rounded to float32 (as float64) where ``keep`` is False."""
+    def round32(self, x, keep=None):
+        """``x`` rounded to float32 (as float64) where ``keep`` is not True."""
         r = self.op("Cast", self.op("Cast", x, to=TensorProto.FLOAT), to=_D)
-        return self.op("Where", keep, x, r)
+        return r if keep is None else self.op("Where", keep, x, r)
 
     def reshape(self, x, shape):
         return self.op("Reshape", x, self.const(shape, np.int64))
@@ -315,6 +315,8 @@ def _order_stats(g, v, nan, cnt, m, qs):
     end). NaN is sorted last as +inf; the order statistics are gathered at
     indices computed from each row's count of non-NaN values ``cnt``.
     """
+    if nan is None:
+        return _order_stats_nan_free(g, v, m, qs)
     filled = g.op("Where", nan, g.const(np.inf), v)
     srt, _ = g.op("TopK", filled, g.const([m], np.int64), n_out=2, axis=-1, largest=0)
     zero, one = g.const(0.0), g.const(1.0)
@@ -346,37 +348,81 @@ def _order_stats(g, v, nan, cnt, m, qs):
     return out
 
 
-def _normalize(g, x, m, center, scale, eps, f32):
+def _order_stats_nan_free(g, v, m, qs):
+    """:func:`_order_stats` of rows without NaN: fixed positions, sliced."""
+    srt, _ = g.op("TopK", v, g.const([m], np.int64), n_out=2, axis=-1, largest=0)
+
+    def at(pos):
+        start, axis = g.const([pos], np.int64), g.const([-1], np.int64)
+        return g.op("Slice", srt, start, g.const([pos + 1], np.int64), axis)
+
+    out = []
+    for q in qs:
+        if q == "median":
+            r = g.op("Add", at((m - 1) // 2), at(m // 2))
+            out.append(g.op("Div", r, g.const(2.0)))
+            continue
+        pos = q * (m - 1)
+        lo = int(np.floor(pos))
+        t = pos - lo
+        a, b = at(lo), at(min(lo + 1, m - 1))
+        diff = g.op("Sub", b, a)
+        if t < 0.5:
+            out.append(g.op("Add", a, g.op("Mul", diff, g.const(t))))
+        else:
+            out.append(g.op("Sub", b, g.op("Mul", diff, g.const(1.0 - t))))
+    return out
+
+
+def _normalize(g, x, m, center, scale, eps, f32, nan_free=False):
     """Normalize ``x`` (float64, rows along the last axis, ``m`` values each).
 
     ``f32``: the input is float32; as ``transform`` does, the centers of rows
     without NaN are then rounded to float32 before they are subtracted (a
     median of two float32 values is not a float32 value; rows with NaN take
-    sknorm's float64 path). Returns ``(z, c, s)``: the normalized values and
-    the per-row center and scale before ``eps`` (shape ``(..., 1)``; ``c`` is
-    None for ``center=None``, ``s`` for ``scale=None``).
+    sknorm's float64 path). ``nan_free``: build the graph for an ``x`` known
+    to hold no NaN (no masks; the caller checks). Returns ``(z, c, s)``: the
+    normalized values and the per-row center and scale before ``eps`` (shape
+    ``(..., 1)``; ``c`` is None for ``center=None``, ``s`` for
+    ``scale=None``).
     """
     if center is None and scale is None:
         return x, None, None
     zero = g.const(0.0)
-    nan = g.op("IsNaN", x)
-    # Non-NaN values per row (one pass less than counting the valid ones).
-    cnt = g.op("Sub", g.const(float(m)), g.row_sum(g.op("Cast", nan, to=_D)))
-    if f32:
-        has_nan = g.op("Less", cnt, g.const(float(m)))
+    if nan_free:
+        nan = has_nan = None
+        cnt = g.const(float(m))
+
+        def masked(v, fill=0.0):
+            return v
+
+    else:
+        nan = g.op("IsNaN", x)
+        # Non-NaN values per row (one pass less than counting the valid ones).
+        cnt = g.op("Sub", g.const(float(m)), g.row_sum(g.op("Cast", nan, to=_D)))
+        has_nan = g.op("Less", cnt, g.const(float(m))) if f32 else None
+
+        def masked(v, fill=0.0):
+            return g.op("Where", nan, g.const(fill), v)
+
+    def sub_center(v, center_value):
+        if f32:
+            center_value = g.round32(center_value, has_nan)
+        return g.op("Sub", v, center_value)
+
     c = ss = None
     if center == "mean":
         # Corrected two-pass: delta2 (the mean of x - delta) is delta's
         # rounding error; it is subtracted too and taken out of the sum of
         # squares, so rows like 1e6 + N(0, 1) keep their digits.
-        delta = g.op("Div", g.row_sum(g.op("Where", nan, zero, x)), cnt)
+        delta = g.op("Div", g.row_sum(masked(x)), cnt)
         if f32:
             delta = g.round32(delta, has_nan)
         v = g.op("Sub", x, delta)
-        v0 = g.op("Where", nan, zero, v)
+        v0 = masked(v)
         s1 = g.row_sum(v0)
         delta2 = g.op("Div", s1, cnt)
-        dev = g.op("Sub", v, g.round32(delta2, has_nan) if f32 else delta2)
+        dev = sub_center(v, delta2)
         c = g.op("Add", delta, delta2)
         if scale == "std":
             ss = g.op(
@@ -385,15 +431,14 @@ def _normalize(g, x, m, center, scale, eps, f32):
             ss = g.op("Max", ss, zero)
     elif center == "median":
         (c,) = _order_stats(g, x, nan, cnt, m, ["median"])
-        dev = g.op("Sub", x, g.round32(c, has_nan) if f32 else c)
+        dev = sub_center(x, c)
     else:
         dev = x
     if scale is None:
         return dev, c, None
     if scale == "std":
         if ss is None:
-            dev0 = g.op("Where", nan, zero, dev)
-            ss = g.row_extreme("ReduceSumSquare", dev0)
+            ss = g.row_extreme("ReduceSumSquare", masked(dev))
         s = g.op("Sqrt", g.op("Div", ss, cnt))
     else:
         if scale == "mad":
@@ -404,12 +449,10 @@ def _normalize(g, x, m, center, scale, eps, f32):
             s = g.op("Div", g.op("Sub", q75, q25), g.const(IQR_TO_STD))
         # A robust scale of 0 in a row that is not constant (more than half
         # its values tied): sqrt(pi/2) * mean |x - center| instead.
-        mean_abs = g.op(
-            "Div", g.row_sum(g.op("Where", nan, zero, g.op("Abs", dev))), cnt
-        )
+        mean_abs = g.op("Div", g.row_sum(masked(g.op("Abs", dev))), cnt)
         fallback = g.op("Mul", mean_abs, g.const(_MEAN_ABS_TO_STD))
-        top = g.row_extreme("ReduceMax", g.op("Where", nan, g.const(-np.inf), dev))
-        bottom = g.row_extreme("ReduceMin", g.op("Where", nan, g.const(np.inf), dev))
+        top = g.row_extreme("ReduceMax", masked(dev, -np.inf))
+        bottom = g.row_extreme("ReduceMin", masked(dev, np.inf))
         varies = g.op("Greater", top, bottom)
         use = g.op("And", g.op("Equal", s, zero), varies)
         s = g.op("Where", use, fallback, s)
