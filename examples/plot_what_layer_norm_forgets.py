@@ -41,7 +41,7 @@ def save_figure(fig, name):
     if AS_SCRIPT:
         FIGURES.mkdir(parents=True, exist_ok=True)
         path = FIGURES / f"{name}.png"
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
         print(f"[figure saved to {path.resolve()}]")
 
 
@@ -184,7 +184,7 @@ for set_lim in (ax3d.set_xlim, ax3d.set_ylim, ax3d.set_zlim):
 ax3d.set_xlabel("x1")
 ax3d.set_ylabel("x2")
 ax3d.set_zlabel("x3")
-ax3d.set_title("inputs (crosses) and outputs (dots, on the circle)")
+ax3d.set_title("inputs (crosses) and\noutputs (dots, on the circle)")
 ax3d.view_init(elev=25, azim=10)
 
 ax2d = fig.add_subplot(1, 2, 2)
@@ -193,7 +193,7 @@ ax2d.plot(circle @ u, circle @ w, color="black", lw=1, zorder=0)
 ax2d.set_aspect("equal")
 ax2d.set_xlabel("coordinate along (1, -1, 0) / sqrt(2)")
 ax2d.set_ylabel("coordinate along (1, 1, -2) / sqrt(6)")
-ax2d.set_title("outputs in the plane sum(z) = 0: radius sqrt(3)")
+ax2d.set_title("outputs in the plane sum(z) = 0:\na circle of radius sqrt(3)")
 fig.colorbar(sc, ax=ax2d, label="per-sample mean of the input")
 # sphinx_gallery_start_ignore
 save_figure(fig, "2_sphere_in_a_plane")

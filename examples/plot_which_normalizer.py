@@ -33,7 +33,7 @@ def save_figure(fig, name):
     if AS_SCRIPT:
         FIGURES.mkdir(parents=True, exist_ok=True)
         path = FIGURES / f"{name}.png"
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
         print(f"[figure saved to {path.resolve()}]")
 
 
