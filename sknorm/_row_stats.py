@@ -72,18 +72,29 @@ def _normalize_block(x, out, center, scale, eps):
     if np.may_share_memory(out, x):
         # The slow path below needs the raw values of the rows it redoes.
         x = x.copy()
+    # Values per row: n_cols, or on a block holding NaN the non-NaN counts,
+    # with the NaN zeroed in ``out`` while the sums are formed (``nan``).
+    count = n_cols
+    nan = None
     if center == "mean":
         delta = row_sum(x)
-        delta /= n_cols
+        src = x
+        if np.isnan(delta).any():
+            nan, count = _zero_nan(x, out)
+            delta = row_sum(out)
+            src = out
+        delta /= count
         delta = delta.astype(dtype)
-        sub_rows(out, x, delta)
+        sub_rows(out, src, delta)
+        if nan is not None:
+            np.putmask(out, nan, 0)
         # Corrected two-pass: the mean of the residuals is the rounding error
         # of ``delta`` (about eps * |delta|); subtract it too, and take it out
         # of the sum of squares (Chan, Golub & LeVeque's correction).
         s1 = row_sum(out)
         if scale == "std":
             ss = row_sum_sq(out)
-        delta2 = s1 / n_cols
+        delta2 = s1 / count
         sub_rows(out, out, delta2.astype(dtype))
         if scale == "std":
             ss -= s1 * delta2
@@ -107,8 +118,15 @@ def _normalize_block(x, out, center, scale, eps):
     if scale == "std":
         if center != "mean":
             ss = row_sum_sq(out)
-        s = np.sqrt(ss / n_cols)
-    elif scale == "mad":
+            if center is None and np.isnan(ss).any():
+                nan, count = _zero_nan(x, out)
+                ss = row_sum_sq(out)
+        s = np.sqrt(ss / count)
+    if nan is not None:
+        # NaN back in the deviations: kept in the output, and seen by the
+        # checks below (a row of NaN, or a tiny one, goes to the slow path).
+        np.putmask(out, nan, np.nan)
+    if scale == "mad":
         srt = np.abs(out)
         srt.sort(axis=1)
         s = MAD_TO_STD * _median_sorted(srt)
@@ -173,6 +191,20 @@ def _normalize_block(x, out, center, scale, eps):
     if rows.size:
         out[rows] = z_bad
     return c, s
+
+
+def _zero_nan(x, out):
+    """Copy ``x`` into ``out`` with NaN as 0; return the NaN mask and counts.
+
+    Sums over ``out`` are then the sums of the values present; the mask is a
+    bool copy of the block (one chunk of scratch).
+    """
+    nan = np.isnan(x)
+    count = (x.shape[1] - np.count_nonzero(nan, axis=1)).astype(np.float64)
+    if out is not x:
+        np.copyto(out, x)
+    np.putmask(out, nan, 0)
+    return nan, count
 
 
 def _median_sorted(srt):

@@ -10,6 +10,7 @@ small data. No test measures time: see ``benchmarks/bench_transform.py``.
 """
 
 import tracemalloc
+import warnings
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
@@ -452,6 +453,34 @@ def test_transform_allocates_the_output_and_o_chunk_scratch(engine, dtype, rng):
         # In place: a copy of the chunk being worked on, per thread.
         n_threads = sknorm._config.effective_n_threads()
         assert peak <= 0.05 * X.nbytes + 2 * n_threads * _threads.CHUNK_BYTES
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("center", ["mean", None])
+def test_nan_rows_take_the_fast_path_memory(engine, center, rng):
+    # Every row holds a NaN (a column of NaN, another NaN every 7th row): the
+    # rows are normalized over their other values within one chunk of scratch
+    # per thread, not copied whole to a slower path.
+    X = rng.normal(3.0, 2.0, size=(40_000, 128))
+    X[:, 5] = np.nan
+    X[::7, 9] = np.nan
+    X[11] = np.nan
+    est = LayerNormalizer(center=center).fit(X[:5])
+    with config_context(engine=engine):
+        est.transform(X[:100])  # warm up (compilation, pools)
+        tracemalloc.start()
+        try:
+            Z = est.transform(X)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    n_threads = sknorm._config.effective_n_threads()
+    assert peak <= 1.1 * Z.nbytes + 2 * n_threads * _threads.CHUNK_BYTES
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the row of NaN
+        dev = X - np.nanmean(X, axis=1, keepdims=True) if center else X
+        expected = dev / np.sqrt(np.nanmean(dev**2, axis=1, keepdims=True) + 1e-5)
+    assert rel_err(Z, expected) <= 1e-14
 
 
 def test_sknorm_exports_config():
