@@ -46,7 +46,7 @@ def _collected_by_pytest_doctest():
 
 
 try:
-    from onnx import TensorProto
+    from onnx import TensorProto, helper, numpy_helper
     from skl2onnx import update_registered_converter
     from skl2onnx.common.data_types import (
         DoubleTensorType,
@@ -257,6 +257,9 @@ class _Graph:
         self.prefix = prefix
         self.opset = container.target_opset
         self._consts = {}
+        # While an If branch is built: its nodes, and its constants (as
+        # Constant nodes inside the branch, so that it is self-contained).
+        self._sink = None
 
     def name(self, seed):
         return self.scope.get_unique_variable_name(f"{self.prefix}_{seed}")
@@ -264,6 +267,11 @@ class _Graph:
     def const(self, value, dtype=np.float64):
         value = np.asarray(value, dtype=dtype)
         key = (value.dtype.str, value.shape, value.tobytes())
+        if self._sink is not None:
+            nodes, consts = self._sink
+            if key not in consts:
+                consts[key] = self.op("Constant", value=numpy_helper.from_array(value))
+            return consts[key]
         if key not in self._consts:
             name = self.name("c")
             proto = {np.float64: _D, np.int64: TensorProto.INT64}[value.dtype.type]
@@ -275,6 +283,11 @@ class _Graph:
 
     def op(self, op_type, *inputs, n_out=1, out=None, **attrs):
         outs = [out] if out is not None else [self.name(op_type) for _ in range(n_out)]
+        if self._sink is not None:
+            node = helper.make_node(op_type, list(inputs), outs, **attrs)
+            node.name = self.scope.get_unique_operator_name(f"{self.prefix}_{op_type}")
+            self._sink[0].append(node)
+            return outs[0] if n_out == 1 else outs
         self.container.add_node(
             op_type,
             list(inputs),
@@ -301,6 +314,40 @@ class _Graph:
         """``x`` rounded to float32 (as float64) where ``keep`` is not True."""
         r = self.op("Cast", self.op("Cast", x, to=TensorProto.FLOAT), to=_D)
         return r if keep is None else self.op("Where", keep, x, r)
+
+    def if_(self, cond, then_build, else_build):
+        """``If(cond)``: each branch built by a function returning output names."""
+        branches = []
+        for build in (then_build, else_build):
+            self._sink = ([], {})
+            try:
+                outs = build()
+                nodes = self._sink[0]
+            finally:
+                self._sink = None
+            made = {o for n in nodes for o in n.output}
+            final = []
+            for o in outs:
+                if o not in made:  # an outer value: a branch must produce it
+                    n = self.name("Identity")
+                    nodes.append(helper.make_node("Identity", [o], [n]))
+                    o = n
+                final.append(o)
+            branches.append(
+                helper.make_graph(
+                    nodes,
+                    self.name("branch"),
+                    [],
+                    [helper.make_tensor_value_info(o, _D, None) for o in final],
+                )
+            )
+        return self.op(
+            "If",
+            cond,
+            n_out=len(final),
+            then_branch=branches[0],
+            else_branch=branches[1],
+        )
 
     def reshape(self, x, shape):
         return self.op("Reshape", x, self.const(shape, np.int64))
@@ -505,7 +552,26 @@ def _convert(scope, operator, container):
         xb = x if whole else g.op("Gather", x, g.const(idx, np.int64), axis=1)
         # Float32 with an affine map: sknorm normalizes and maps in float64
         # and rounds the result; without, it subtracts float32 centers.
-        z, c, s = _normalize(g, xb, m, center, scale, eps, f32 and affine is None)
+        args = (g, xb, m, center, scale, eps, f32 and affine is None)
+        if center is None and scale is None:
+            z, c, s = _normalize(*args)
+        else:
+            # Input without NaN (the usual case) takes a branch without the
+            # NaN masks: a third of the passes over the data. The sum of all
+            # values is NaN when one is (or when inf meets -inf: the NaN-aware
+            # branch is right for that too).
+            any_nan = g.op("IsNaN", g.op("ReduceSum", xb, keepdims=0))
+            outs = g.if_(
+                any_nan,
+                lambda args=args: [o for o in _normalize(*args) if o is not None],
+                lambda args=args: [
+                    o for o in _normalize(*args, nan_free=True) if o is not None
+                ],
+            )
+            outs = [outs] if isinstance(outs, str) else list(outs)
+            z = outs.pop(0)
+            c = outs.pop(0) if center is not None else None
+            s = outs.pop(0) if scale is not None else None
         if affine is not None:
             shape = (m,) if whole else (k, m)
             z = g.op("Mul", z, g.const(affine[0][idx].reshape(shape)))

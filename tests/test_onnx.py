@@ -36,11 +36,12 @@ def run_onnx(est, X, **kwargs):
     return sess.run(None, {sess.get_inputs()[0].name: X})[0], onx
 
 
-def hard_rows(dtype, n_features=12, seed=0):
+def hard_rows(dtype, n_features=12, seed=0, nan=True):
     """Rows that a naive graph gets wrong, in ``dtype``.
 
     No row has a robust scale of 0 unless it is constant (those rows are
-    tested separately against the fallback formula).
+    tested separately against the fallback formula). ``nan=False``: without
+    the rows holding NaN (the graph has a branch for input without NaN).
     """
     rng = np.random.default_rng(seed)
     p = n_features
@@ -65,7 +66,8 @@ def hard_rows(dtype, n_features=12, seed=0):
     const_nan = np.full((1, p), -3.0)
     const_nan[0, ::3] = np.nan  # constant among its values
     rows.append(const_nan)
-    return np.vstack(rows).astype(dtype)
+    X = np.vstack(rows).astype(dtype)
+    return X if nan else X[~np.isnan(X).any(axis=1)]
 
 
 def assert_matches(got, expected):
@@ -105,10 +107,11 @@ ESTIMATORS += [
 ]
 
 
+@pytest.mark.parametrize("nan", [True, False], ids=["nan", "no-nan"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("est", ESTIMATORS, ids=repr)
-def test_matches_transform(est, dtype):
-    X = hard_rows(dtype)
+def test_matches_transform(est, dtype, nan):
+    X = hard_rows(dtype, nan=nan)
     est.fit(X)
     got, onx = run_onnx(est, X)
     assert_matches(got, est.transform(X))
@@ -133,11 +136,12 @@ def test_matches_transform(est, dtype):
     ],
     ids=repr,
 )
-def test_affine_matches_transform(est, dtype):
+@pytest.mark.parametrize("nan", [True, False], ids=["nan", "no-nan"])
+def test_affine_matches_transform(est, dtype, nan):
     rng = np.random.default_rng(1)
     train = (rng.normal(size=(40, 12)) * rng.uniform(1, 3, 12) + 5).astype(dtype)
     est.fit(train)
-    X = hard_rows(dtype)
+    X = hard_rows(dtype, nan=nan)
     got, _ = run_onnx(est, X)
     expected = est.transform(X)
     assert_matches(got, expected)
@@ -230,8 +234,11 @@ def _tied_rows():
 @pytest.mark.parametrize("eps", [0.0, 1e-5])
 @pytest.mark.parametrize("scale", ["mad", "iqr"])
 @pytest.mark.parametrize("center", ["median", None])
-def test_robust_fallback_formula(center, scale, eps):
+@pytest.mark.parametrize("nan", [True, False], ids=["nan", "no-nan"])
+def test_robust_fallback_formula(center, scale, eps, nan):
     X = _tied_rows()
+    if not nan:
+        X = X[~np.isnan(X).any(axis=1)]
     est = LayerNormalizer(center=center, scale=scale, eps=eps, keep_stats=True)
     got, _ = run_onnx(est.fit(X), X)
     z, c, s = _robust_reference(X, center, scale, eps)
@@ -248,10 +255,13 @@ def _engine_has_robust_fallback():
 
 @pytest.mark.parametrize("scale", ["mad", "iqr"])
 @pytest.mark.parametrize("center", ["mean", "median", None])
-def test_robust_fallback_matches_transform(center, scale):
+@pytest.mark.parametrize("nan", [True, False], ids=["nan", "no-nan"])
+def test_robust_fallback_matches_transform(center, scale, nan):
     if not _engine_has_robust_fallback():
         pytest.skip("this sknorm engine has no robust-scale fallback yet")
     X = _tied_rows()
+    if not nan:
+        X = X[~np.isnan(X).any(axis=1)]
     est = GroupNormalizer([[0, 1, 2, 3, 4, 5, 6, 7]], center=center, scale=scale)
     est.set_params(keep_stats=True).fit(X)
     got, _ = run_onnx(est, X)
@@ -335,10 +345,11 @@ def test_dataframe_columns_as_inputs():
     ],
     ids=repr,
 )
-def test_opsets(est, opset, dtype):
+@pytest.mark.parametrize("nan", [True, False], ids=["nan", "no-nan"])
+def test_opsets(est, opset, dtype, nan):
     # Each operator in the form of the target opset (ReduceSum's axes became an
     # input at 13, ReduceMax/ReduceMin/ReduceSumSquare's at 18).
-    X = hard_rows(dtype)
+    X = hard_rows(dtype, nan=nan)
     est.fit(X)
     got, onx = run_onnx(est, X, target_opset=opset)
     assert max(o.version for o in onx.opset_import if o.domain == "") <= opset
