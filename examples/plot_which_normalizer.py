@@ -204,7 +204,7 @@ ax.set_yticks(positions, summary.index)
 ax.invert_yaxis()
 ax.set_xlim(0, 1)
 ax.set_xlabel("cross-validated accuracy")
-ax.legend(loc="lower right", fontsize=8)
+fig.legend(loc="outside lower center", ncols=3, fontsize=9)
 ax.set_title("What each output is good for")
 # sphinx_gallery_start_ignore
 save_figure(fig, "3_accuracies")
