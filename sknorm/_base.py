@@ -9,6 +9,8 @@ for validation and arithmetic, without asking which one it got.
 """
 
 import functools
+import os
+import sys
 import types
 import warnings
 
@@ -145,8 +147,22 @@ def _warn_single_column_groups(estimator, spec, center, scale):
         "column at a time, as skrub's TableVectorizer does with a numeric "
         "transformer); or set keep_stats=True to keep each value.",
         SingleColumnGroupWarning,
-        stacklevel=3,
+        stacklevel=_caller_stacklevel(),
     )
+
+
+def _caller_stacklevel():
+    """The ``stacklevel`` of the first frame outside sknorm and scikit-learn."""
+    import sklearn
+
+    packages = tuple(
+        os.path.dirname(os.path.abspath(m.__file__))
+        for m in (sys.modules[__package__], sklearn)
+    )
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(packages):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 class _BaseNormalizer(TransformerMixin, BaseEstimator):
