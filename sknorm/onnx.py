@@ -549,7 +549,20 @@ def _convert(scope, operator, container):
     for m, members in sizes.items():
         k = len(members)
         idx = np.stack([cols[gi] for gi in members])  # (k, m)
-        xb = x if whole else g.op("Gather", x, g.const(idx, np.int64), axis=1)
+        if whole:
+            xb = x
+        elif np.array_equal(idx.ravel(), np.arange(idx[0, 0], idx[0, 0] + idx.size)):
+            # Consecutive columns (groups=int): a slice and a reshape, no copy.
+            lo, hi = int(idx[0, 0]), int(idx[0, 0]) + idx.size
+            if (lo, hi) != (0, p):
+                one = g.const([1], np.int64)
+                lo_, hi_ = g.const([lo], np.int64), g.const([hi], np.int64)
+                x_ = g.op("Slice", x, lo_, hi_, one)
+            else:
+                x_ = x
+            xb = g.reshape(x_, [0, k, m])
+        else:
+            xb = g.op("Gather", x, g.const(idx, np.int64), axis=1)
         # Float32 with an affine map: sknorm normalizes and maps in float64
         # and rounds the result; without, it subtracts float32 centers.
         args = (g, xb, m, center, scale, eps, f32 and affine is None)
