@@ -57,6 +57,7 @@ def spark():
         .config("spark.driver.memory", "1g")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.adaptive.enabled", "false")
         # Any UserWarning inside a worker (scikit-learn's feature-name
@@ -75,7 +76,8 @@ def spark():
 
 
 def _frame(n_samples=50, dtype="float64", seed=0):
-    """An id column and 6 features, with NaN (null in Spark) and a constant row."""
+    """An id column, 6 features with NaN (null in Spark) and a constant row, and
+    sample weights ``w``."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n_samples, 6)) * rng.uniform(0.5, 3, (n_samples, 1))
     X += rng.normal(scale=20, size=(n_samples, 1))
@@ -84,6 +86,7 @@ def _frame(n_samples=50, dtype="float64", seed=0):
     X[9, :] = 4.0
     frame = pd.DataFrame(X.astype(dtype), columns=FEATURES)
     frame.insert(0, "id", np.arange(n_samples))
+    frame["w"] = rng.uniform(0, 2, size=n_samples)
     return frame
 
 
@@ -92,6 +95,17 @@ def _to_spark(spark, frame):
     (adaptive execution, which would coalesce them, is off in the session)."""
     sdf = spark.createDataFrame(frame)
     return sdf.repartition(5, F.floor(F.col("id") / 20))
+
+
+@pytest.fixture(scope="module")
+def data(spark):
+    """The default frame and its Spark twin, cached: every job reads the same
+    5 partitions (2 of them empty) without redoing the shuffle."""
+    frame = _frame()
+    sdf = _to_spark(spark, frame).cache()
+    sdf.count()
+    yield frame, sdf
+    sdf.unpersist()
 
 
 def _collect(sdf):
@@ -122,13 +136,13 @@ ESTIMATORS = [
 ]
 
 
-def test_empty_partitions_are_there(spark):
+def test_empty_partitions_are_there(data):
     """The test data's layout: every test below runs over empty partitions."""
 
     def sizes(batches):
         yield pd.DataFrame({"n": [sum(len(b) for b in batches)]})
 
-    sdf = _to_spark(spark, _frame())
+    _, sdf = data
     # Spark's own mapInPandas fails on the names with dots or back-quotes
     # (sknorm.spark renames them): count the rows of the id column only.
     with pytest.raises(Exception, match="INVALID_ATTRIBUTE_NAME_SYNTAX"):
@@ -138,9 +152,8 @@ def test_empty_partitions_are_there(spark):
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=repr)
-def test_fit_and_transform_equal_in_memory(spark, estimator):
-    frame = _frame()
-    sdf = _to_spark(spark, frame)
+def test_fit_and_transform_equal_in_memory(data, estimator):
+    frame, sdf = data
     fitted = sknorm_spark.fit(estimator, sdf, FEATURES)
     assert not hasattr(estimator, "n_samples_seen_")  # cloned, not modified
     _assert_fits_equal(fitted, clone(estimator).fit(frame[FEATURES]))
@@ -160,7 +173,7 @@ def test_fit_and_transform_equal_in_memory(spark, estimator):
 def test_float32_stays_float32(spark):
     frame = _frame(dtype="float32")
     sdf = _to_spark(spark, frame)
-    assert {f.dataType for f in sdf.schema if f.name != "id"} == {T.FloatType()}
+    assert {f.dataType for f in sdf.schema if f.name in FEATURES} == {T.FloatType()}
     est = LayerNormalizer(affine=True, keep_stats=True)
     fitted = sknorm_spark.fit(est, sdf, FEATURES)
     _assert_fits_equal(fitted, clone(est).fit(frame[FEATURES]))
@@ -176,33 +189,37 @@ def test_float32_stays_float32(spark):
     assert {f.dataType for f in out.schema if f.name != "id"} == {T.DoubleType()}
 
 
-def test_null_and_nan_are_missing_and_come_back_as_null(spark):
-    frame = _frame()
+def _count_nan_and_null(sdf, cols):
+    """Per column: how many NaN and how many null (one Spark job)."""
+    counts = [F.sum(F.isnan(F.col(c)).cast("int")) for c in cols]
+    counts += [F.sum(F.col(c).isNull().cast("int")) for c in cols]
+    row = sdf.select(*counts).first()
+    return list(row[: len(cols)]), list(row[len(cols) :])
+
+
+def test_null_and_nan_are_missing_and_come_back_as_null(data):
+    frame, sdf = data
     # Row 3: a genuine Spark NaN, beside the nulls that pandas' NaN became.
-    sdf = _to_spark(spark, frame).withColumn(
+    sdf = sdf.withColumn(
         "f3", F.when(F.col("id") == 3, F.lit(float("nan"))).otherwise(F.col("f3"))
     )
-    assert sdf.filter(F.isnan("f3")).count() == 1
-    assert sdf.filter(F.col("f1").isNull()).count() == 1
+    assert _count_nan_and_null(sdf, ["f1", "f3"]) == ([0, 1], [1, 0])
+    frame = frame.copy()
     frame.loc[3, "f3"] = np.nan
     est = LayerNormalizer(affine=True, keep_stats=True)
     fitted = sknorm_spark.fit(est, sdf, FEATURES)
     _assert_fits_equal(fitted, clone(est).fit(frame[FEATURES]))
     out = sknorm_spark.transform(fitted, sdf, keep=["id"])
-    # Missing in, missing out: null (never NaN) at the same places.
-    missing = [r.id for r in out.filter(F.col("f3").isNull()).collect()]
-    assert missing == [3]
-    assert out.filter(F.isnan("f3") | F.isnan("f1")).count() == 0
+    # Missing in, missing out: null, never NaN.
+    assert _count_nan_and_null(out, ["f1", "f3"]) == ([0, 0], [1, 1])
     got = _collect(out)
     expected = fitted.transform(frame[FEATURES])
     assert_array_equal(got.drop(columns="id").to_numpy(), expected)
     assert np.isnan(got.loc[[3, 5], ["f3", "f1"]].to_numpy()).sum() == 2
 
 
-def test_sample_weight_col(spark):
-    frame = _frame()
-    frame["w"] = np.random.default_rng(1).uniform(0, 2, size=len(frame))
-    sdf = _to_spark(spark, frame)
+def test_sample_weight_col(data):
+    frame, sdf = data
     est = GroupNormalizer(groups=2, affine=True)
     fitted = sknorm_spark.fit(est, sdf, FEATURES, sample_weight_col="w")
     ref = clone(est).fit(frame[FEATURES], sample_weight=frame["w"])
@@ -217,10 +234,9 @@ def test_sample_weight_col(spark):
         sknorm_spark.fit(est, nulls, FEATURES, sample_weight_col="w")
 
 
-def test_small_batches_and_threads(spark):
+def test_small_batches_and_threads(spark, data):
     """Many Arrow batches per partition, each cut further by batch_size."""
-    frame = _frame()
-    sdf = _to_spark(spark, frame)
+    frame, sdf = data
     est = GroupNormalizer(groups=[[0, 2], [1, 4, 5]], affine=True, keep_stats=True)
     old = spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "7")
@@ -239,9 +255,8 @@ def test_small_batches_and_threads(spark):
         sknorm_spark.fit(est, sdf, FEATURES, n_threads=0)
 
 
-def test_inverse_transform_round_trip(spark):
-    frame = _frame()
-    sdf = _to_spark(spark, frame)
+def test_inverse_transform_round_trip(data):
+    frame, sdf = data
     est = GroupNormalizer(groups=3, affine=True, keep_stats=True)
     fitted = sknorm_spark.fit(est, sdf, FEATURES)
     out = sknorm_spark.transform(fitted, sdf, keep=["id"])
@@ -252,11 +267,10 @@ def test_inverse_transform_round_trip(spark):
     assert_allclose(got, frame[FEATURES].to_numpy(), rtol=1e-10)
 
 
-def test_columns_are_aligned_by_name(spark):
+def test_columns_are_aligned_by_name(data):
     """Reordered or extra columns, and an estimator fitted without names; a
     feature-name warning inside the workers would fail the job (fixture)."""
-    frame = _frame()
-    sdf = _to_spark(spark, frame)
+    frame, sdf = data
     order = ["f5", "id", "f1", "g``2", "f.0", "f4", "f3"]
     shuffled = sdf.select(*[F.col(f"`{c}`") for c in order])
     fitted = LayerNormalizer(affine=True, keep_stats=True).fit(frame[FEATURES])
@@ -279,13 +293,13 @@ def test_columns_are_aligned_by_name(spark):
         sknorm_spark.transform(fitted, shuffled, ["f1", "f3"])
 
 
-def test_stateless_estimator_needs_no_fit_and_transform_is_lazy(spark):
-    frame = _frame()
-    sdf = _to_spark(spark, frame)
-    out = sknorm_spark.transform(RMSNormalizer(keep_stats=True), sdf, keep=["id"])
-    assert out.columns == ["id", *FEATURES, "sample_scale"]
+def test_stateless_estimator_needs_no_fit_and_transform_is_lazy(data):
+    frame, sdf = data
+    keep = ["id", "w"]
+    out = sknorm_spark.transform(RMSNormalizer(keep_stats=True), sdf, keep=keep)
+    assert out.columns == [*keep, *FEATURES, "sample_scale"]
     expected = RMSNormalizer(keep_stats=True).fit_transform(frame[FEATURES])
-    assert_array_equal(_collect(out).drop(columns="id").to_numpy(), expected)
+    assert_array_equal(_collect(out).drop(columns=keep).to_numpy(), expected)
     with pytest.raises(NotFittedError):
         sknorm_spark.transform(LayerNormalizer(affine=True), sdf, keep=["id"])
 
@@ -324,6 +338,8 @@ def test_errors(spark):
     clash = sdf.withColumnRenamed("name", "sample_center")
     with pytest.raises(ValueError, match=r"\['sample_center'\].*keep"):
         sknorm_spark.transform(fitted, clash, keep=["sample_center"])
+    with pytest.raises(ValueError, match="0 sample"):
+        sknorm_spark.fit(LayerNormalizer(), sdf.filter(F.col("id") < 0), FEATURES)
     with pytest.raises(AttributeError, match="keep_stats"):
         sknorm_spark.inverse_transform(LayerNormalizer().fit(frame[FEATURES]), sdf)
 
