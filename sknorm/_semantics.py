@@ -19,11 +19,13 @@ add fast ways to get the same row statistics on ordinary rows.
 * **Denominator** ``sqrt(s**2 + eps)`` (:func:`denominator`), with 0 (a
   constant row and ``eps=0``) replaced by 1: such a row maps to zeros.
 * **NaN** is ignored in the statistics and kept in the output; a row of NaN
-  has a NaN center and scale (a center of 0 with ``center=None``). ``inf`` is rejected (:data:`INF_MESSAGE`).
-* **Tiny, huge and subnormal rows** (:func:`normalize_rows`): each row is
-  multiplied by the power of two that brings its largest magnitude into
-  ``[0.5, 1)``, which is exact, before the statistics are formed, so that
-  no sum of squares overflows or underflows; ``eps`` is rescaled with it and
+  has a NaN center and scale (a center of 0 with ``center=None``). ``inf``
+  is rejected (:data:`INF_MESSAGE`).
+* **Tiny, huge and subnormal rows** (:func:`normalize_rows`): each row below
+  1, or whose sums could overflow, is multiplied by the power of two that
+  brings its largest magnitude into ``[0.5, 1)`` (:func:`row_exponent`),
+  which is exact, before the statistics are formed, so that no sum of
+  squares overflows or underflows; ``eps`` is rescaled with it and
   the center and scale are scaled back. Deviations that scaling a huge row
   down pushed into the subnormal range are formed again at their own size.
 * **Affine map** ``gain * z + bias``, applied in float64 and then rounded to
@@ -252,12 +254,18 @@ def row_exponent(m, n_cols, scale, eps, xp=numpy_xp):
     its plain sums could overflow (the squares for ``"std"``, else the sums
     of values), since scaling down costs its tiny values their digits.
     """
+    # 2**emax overflows m's dtype (1024 for float64, 128 for float32, the
+    # work dtype on a device without float64).
+    emax = math.frexp(float(xp.finfo(m.dtype).max))[1]
     e = _exponent(m, xp)
     n_log2 = math.ceil(math.log2(max(n_cols, 1)))
-    top = 510 - (n_log2 + 1) // 2 if scale == "std" else 1021 - n_log2
+    if scale == "std":
+        top = emax // 2 - 2 - (n_log2 + 1) // 2
+    else:
+        top = emax - 3 - n_log2
     e = xp.where(e > top, e, xp.minimum(e, xp.zeros_like(e)))
     if eps > 0:
-        floor = float(np.frexp(math.sqrt(eps))[1] - 960)
+        floor = float(np.frexp(math.sqrt(eps))[1] - (emax - 64))
         e = xp.maximum(e, xp.full_like(e, floor))
     return e
 
@@ -339,7 +347,8 @@ def _normalize_rows(x, center, scale, eps, xp):
     # Deviations that scaling down made subnormal lost digits: form them
     # again unscaled (they are small next to the row's largest value, so
     # x - c cannot overflow).
-    lost = (e > 0)[:, None] & (xp.abs(dev) < float(np.finfo(np.float64).tiny))
+    tiny = float(xp.finfo(x.dtype).smallest_normal)
+    lost = (e > 0)[:, None] & (xp.abs(dev) < tiny)
     again = x - c[:, None]
     if d is not None:
         again = again / d[:, None]
