@@ -202,6 +202,88 @@ def _nan_sums_dev(t, m, d):
 
 
 @njit(cache=True, nogil=True)
+def _wide_sums(X, b0, nr, a, m, T, center, delta, d, s1, s2, cnt):
+    """Statistics of a group of rows ``b0:b0+nr``, copied into ``T`` row-wise.
+
+    Sums along each row (vectorized, in blocks of BLOCK); rows with NaN are
+    summed again skipping it. ``d`` gets the rounded mean (0 without center).
+    """
+    typ = X.dtype.type
+    for i in range(nr):
+        xs = X[b0 + i, a : a + m]
+        t = T[i]
+        for j in range(m):
+            t[j] = xs[j]
+    for i in range(nr):
+        cnt[i] = m
+        d[i] = 0
+    if center:
+        if m <= BLOCK:
+            _block_sums(T, nr, m, delta, cnt)
+        else:
+            _long_sums(T, nr, m, delta)
+            for i in range(nr):
+                if not np.isfinite(delta[i]):  # NaN (inf: flagged later)
+                    delta[i], cnt[i] = _nan_sum(T[i], m)
+        for i in range(nr):
+            if cnt[i] > 0:
+                d[i] = typ(delta[i] / cnt[i])
+    # Corrected two-pass (as in sknorm._row_stats): the mean of the
+    # residuals t - d is the rounding error of d.
+    if m <= BLOCK:
+        _block_sums_dev(T, nr, m, d, s1, s2, cnt)
+    else:
+        _long_sums_dev(T, nr, m, d, s1, s2, cnt)
+    for i in range(nr):
+        if not np.isfinite(s2[i]) or (m > BLOCK and cnt[i] < m):
+            s1[i], s2[i], cnt[i] = _nan_sums_dev(T[i], m, d[i])
+
+
+#: Groups of at most this many columns are summed across rows (below).
+SMALL_GROUP = 16
+
+
+@njit(fastmath=_REASSOC, cache=True, nogil=True)
+def _small_sums(X, b0, nr, a, m, U, center, d, s1, s2, cnt):
+    """Statistics of a narrow group (``m <= SMALL_GROUP``) of rows ``b0:b0+nr``.
+
+    The group is copied transposed into ``U`` (m, rows), so that the loops
+    run along the rows, a vector of rows at a time, however few the columns
+    (along a row of 8 values a vector loop never starts). Each row's sums
+    are then plain sequential sums in float64. NaN is skipped and counted as
+    in :func:`_nan_sums_dev`; ``d`` gets the rounded mean (0 without center).
+    """
+    for j in range(m):
+        u = U[j]
+        for i in range(nr):
+            u[i] = X[b0 + i, a + j]
+    for i in range(nr):
+        s1[i] = s2[i] = cnt[i] = 0.0
+        d[i] = 0
+    if center:
+        for j in range(m):
+            u = U[j]
+            for i in range(nr):
+                v = np.float64(u[i])
+                ok = v == v
+                s1[i] += v if ok else 0.0
+                cnt[i] += 1.0 if ok else 0.0
+        for i in range(nr):
+            if cnt[i] > 0:
+                d[i] = s1[i] / cnt[i]
+            s1[i] = cnt[i] = 0.0
+    for j in range(m):
+        u = U[j]
+        for i in range(nr):
+            v = np.float64(u[i] - d[i])
+            ok = v == v
+            v = v if ok else 0.0
+            s1[i] += v
+            s2[i] += v * v
+            cnt[i] += 1.0 if ok else 0.0
+
+
+@njit(cache=True, nogil=True)
 def _rows(
     X, Z, lo, hi, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
     gain, bias, center, scale, eps, ss_small, C, S, bad, T,
@@ -217,6 +299,7 @@ def _rows(
     s1 = np.zeros(R)
     s2 = np.zeros(R)
     cnt = np.zeros(R)
+    U = np.empty((min(SMALL_GROUP, T.shape[1]), R), dtype=X.dtype)
     for g in range(n_groups):
         a = in_lo[g]
         m = in_hi[g] - a
@@ -225,38 +308,15 @@ def _rows(
         col_s = stat_s[g] if scale else -1
         gs = gain[a : a + m] if affine else gain
         bs = bias[a : a + m] if affine else bias
+        small = m <= SMALL_GROUP
         for b0 in range(lo, hi, R):
             nr = min(R, hi - b0)
-            for i in range(nr):
-                xs = X[b0 + i, a : a + m]
-                t = T[i]
-                for j in range(m):
-                    t[j] = xs[j]
-            for i in range(nr):
-                cnt[i] = m
-            if center:
-                if m <= BLOCK:
-                    _block_sums(T, nr, m, delta, cnt)
-                else:
-                    _long_sums(T, nr, m, delta)
-                    for i in range(nr):
-                        if not np.isfinite(delta[i]):  # NaN (inf: flagged below)
-                            delta[i], cnt[i] = _nan_sum(T[i], m)
-                for i in range(nr):
-                    if cnt[i] > 0:
-                        d[i] = typ(delta[i] / cnt[i])
-            # Corrected two-pass (as in sknorm._row_stats): the mean of the
-            # residuals t - d is the rounding error of d.
-            if m <= BLOCK:
-                _block_sums_dev(T, nr, m, d, s1, s2, cnt)
+            if small:
+                _small_sums(X, b0, nr, a, m, U, center, d, s1, s2, cnt)
             else:
-                _long_sums_dev(T, nr, m, d, s1, s2, cnt)
-            for i in range(nr):
-                if not np.isfinite(s2[i]) or (m > BLOCK and cnt[i] < m):
-                    s1[i], s2[i], cnt[i] = _nan_sums_dev(T[i], m, d[i])
+                _wide_sums(X, b0, nr, a, m, T, center, delta, d, s1, s2, cnt)
             for i in range(nr):
                 row = b0 + i
-                t = T[i]
                 di = d[i]
                 ss = s2[i]
                 n_i = cnt[i]
@@ -282,7 +342,7 @@ def _rows(
                         bad[row, g] = True
                         continue
                     if ss < ss_small:
-                        if _any_dev(t, m, di, d2):
+                        if _any_dev(X[row, a : a + m], m, di, d2):
                             bad[row, g] = True
                             continue
                     var = ss / n_i
@@ -301,6 +361,15 @@ def _rows(
                 C[row, g] = c
                 # Inline loops: a call per row costs as much as the row.
                 zs = Z[row, o : o + m]
+                if small:
+                    if affine:
+                        for j in range(m):
+                            zs[j] = (((U[j, i] - di) - d2) * r) * gs[j] + bs[j]
+                    else:
+                        for j in range(m):
+                            zs[j] = ((U[j, i] - di) - d2) * r
+                    continue
+                t = T[i]
                 if affine:
                     for j in range(m):
                         zs[j] = (((t[j] - di) - d2) * r) * gs[j] + bs[j]
