@@ -279,13 +279,18 @@ def test_columns_are_aligned_by_name(data):
         out = sknorm_spark.transform(fitted, shuffled, cols, keep=["id"])
         assert out.columns == ["id", *fitted.get_feature_names_out()]
         assert_array_equal(_collect(out).drop(columns="id").to_numpy(), expected)
-    # Fitted on NumPy: takes cols in order; the output is named after them.
-    on_numpy = LayerNormalizer(affine=True).fit(frame[FEATURES].to_numpy())
+    # Fitted on NumPy: takes cols in order; the output is named after them,
+    # and so is the inverse's (the first n_features_in_ columns it takes).
+    X = frame[FEATURES].to_numpy()
+    on_numpy = LayerNormalizer(affine=True, keep_stats=True).fit(X)
     out = sknorm_spark.transform(on_numpy, shuffled, FEATURES, keep=["id"])
-    assert out.columns == ["id", *FEATURES]
+    names = [*FEATURES, "sample_center", "sample_scale"]
+    assert out.columns == ["id", *names]
+    back = sknorm_spark.inverse_transform(on_numpy, out, names, keep=["id"])
+    assert back.columns == ["id", *FEATURES]
     assert_array_equal(
-        _collect(out).drop(columns="id").to_numpy(),
-        on_numpy.transform(frame[FEATURES].to_numpy()),
+        _collect(back).drop(columns="id").to_numpy(),
+        on_numpy.inverse_transform(on_numpy.transform(X)),
     )
     with pytest.raises(ValueError, match="fitted without column names"):
         sknorm_spark.transform(on_numpy, shuffled, keep=["id", "f5"])
