@@ -30,6 +30,7 @@ from ._validation import (
     feature_names_out,
     sparse_message,
 )
+from .exceptions import InconsistentVersionWarning, SingleColumnGroupWarning
 
 
 def _sparse_ok(center, scale, affine=False):
@@ -129,8 +130,6 @@ def _warn_single_column_groups(estimator, spec, center, scale):
     single = [name for name, idx in groups if len(idx) == 1]
     if not single:
         return
-    from .exceptions import SingleColumnGroupWarning
-
     if hasattr(estimator, "groups"):
         what = f"the groups {single} have a single column"
     else:
@@ -515,7 +514,6 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
 
     def __setstate__(self, state):
         from . import __version__
-        from .exceptions import InconsistentVersionWarning
 
         state = dict(state)
         saved = state.pop("_sknorm_version", "unknown")
