@@ -264,6 +264,9 @@ def row_exponent(m, n_cols, scale, eps, xp=numpy_xp):
     else:
         top = emax - 3 - n_log2
     e = xp.where(e > top, e, xp.minimum(e, xp.zeros_like(e)))
+    # A row of subnormal numbers needs no more than 2**1022 (its values are
+    # multiples of 2**-1074: they land at 2**-52 or above).
+    e = xp.maximum(e, xp.full_like(e, float(-(emax - 2))))
     if eps > 0:
         floor = float(np.frexp(math.sqrt(eps))[1] - (emax - 64))
         e = xp.maximum(e, xp.full_like(e, floor))
@@ -306,11 +309,20 @@ def _normalize_rows(x, center, scale, eps, xp):
     count = xp.sum(xp.astype(valid, x.dtype), axis=1)
     m = xp.max(xp.where(valid, xp.abs(x), zero), axis=1)
     e = row_exponent(m, x.shape[1], scale, eps, xp)
-    xs = _ldexp(x, -e[:, None], xp)
+    # One exact product per value: 2**-e is representable (row_exponent
+    # keeps -1022 <= e <= 1024).
+    xs = x * _ldexp(xp.ones_like(m), -e, xp)[:, None]
+    ss = None
     if center == "mean":
         delta = _safe_divide(xp.sum(xp.where(valid, xs, zero), axis=1), count, xp)
         dev = xs - delta[:, None]
-        delta2 = _safe_divide(xp.sum(xp.where(valid, dev, zero), axis=1), count, xp)
+        dev0 = xp.where(valid, dev, zero)
+        s1 = xp.sum(dev0, axis=1)
+        delta2 = _safe_divide(s1, count, xp)
+        if scale == "std":
+            # Corrected two-pass: sum((v - delta2)**2) = sum(v**2) - s1 * delta2.
+            ss = xp.sum(dev0 * dev0, axis=1) - s1 * delta2
+            ss = xp.where(ss > 0, ss, xp.zeros_like(ss))
         dev = dev - delta2[:, None]
         c_s = delta + delta2
     elif center == "median":
@@ -328,8 +340,10 @@ def _normalize_rows(x, center, scale, eps, xp):
         s = d = None
     else:
         if scale == "std":
-            dev0 = xp.where(valid, dev, zero)
-            s_s = xp.sqrt(_safe_divide(xp.sum(dev0 * dev0, axis=1), count, xp))
+            if ss is None:
+                dev0 = xp.where(valid, dev, zero)
+                ss = xp.sum(dev0 * dev0, axis=1)
+            s_s = xp.sqrt(_safe_divide(ss, count, xp))
         elif scale == "mad":
             s_s = MAD_TO_STD * row_median(xp.abs(dev), valid, count, xp)
         else:
