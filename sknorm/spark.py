@@ -49,6 +49,7 @@ import pickle
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from sklearn.utils.validation import check_is_fitted
 
 from . import _partitioned
 from ._config import config_context, get_config
@@ -244,6 +245,8 @@ def _map(estimator, sdf, cols, keep, method, batch_size, n_threads):
     """The lazy ``mapInPandas`` of ``est.<method>`` over ``sdf``."""
     _, F, T = _spark()
     _check_args(estimator, sdf, batch_size)
+    if estimator.__sklearn_tags__().requires_fit or method != "transform":
+        check_is_fitted(estimator)  # before any complaint about the columns
     keep = [] if keep is None else _check_names(keep, sdf, "keep")
     cols = _map_columns(estimator, sdf, cols, keep, method)
     dtypes = _numpy_dtypes(sdf, cols, T)

@@ -300,11 +300,25 @@ def test_columns_are_aligned_by_name(data):
 
 def test_stateless_estimator_needs_no_fit_and_transform_is_lazy(data):
     frame, sdf = data
-    keep = ["id", "w"]
+    # Kept columns of any type pass through: a string, a timestamp, an array.
+    label = F.concat(F.lit("row "), F.col("id").cast("string"))
+    stamp = F.timestamp_seconds(F.lit(1_700_000_000) + F.col("id"))
+    sdf = sdf.select(
+        "*", label.alias("label"), stamp.alias("when"), F.array("id", "id").alias("a")
+    )
+    keep = ["id", "label", "when", "a", "w"]
     out = sknorm_spark.transform(RMSNormalizer(keep_stats=True), sdf, keep=keep)
     assert out.columns == [*keep, *FEATURES, "sample_scale"]
+    assert [f.dataType for f in out.schema][:5] == [
+        f.dataType for f in sdf.select(keep).schema
+    ]
+    got = _collect(out)
+    expected_kept = _collect(sdf.select(keep))
+    for c in keep:
+        plain = [np.asarray(v).tolist() for v in got[c]]  # arrays as lists
+        assert plain == [np.asarray(v).tolist() for v in expected_kept[c]]
     expected = RMSNormalizer(keep_stats=True).fit_transform(frame[FEATURES])
-    assert_array_equal(_collect(out).drop(columns=keep).to_numpy(), expected)
+    assert_array_equal(got.drop(columns=keep).to_numpy(), expected)
     with pytest.raises(NotFittedError):
         sknorm_spark.transform(LayerNormalizer(affine=True), sdf, keep=["id"])
 
