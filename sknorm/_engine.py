@@ -303,8 +303,8 @@ NUMBA_MIN_SIZE = 2**15
 def _numba_kernels(X, Z, layout, center, scale, gain=None):
     """The numba module if the config asks for it and it applies, else None.
 
-    Float32 output with an affine map takes the numpy path, which maps the
-    float64 normalized values (see :func:`_normalize_rows`).
+    Float32 output with an affine map is normalized and mapped in float64 in
+    the kernel, then rounded (as :func:`_normalize_rows` does).
     """
     engine = _config.get_config()["engine"]
     if engine == "numpy":
@@ -327,7 +327,6 @@ def _numba_kernels(X, Z, layout, center, scale, gain=None):
             return None
     applies = (
         (center, scale) in _SUPPORTED_BY_NUMBA
-        and (gain is None or X.dtype == np.float64)
         and all(isinstance(c, slice) for c in layout.in_cols)
         and X.flags.c_contiguous
         and Z.flags.c_contiguous
@@ -371,7 +370,18 @@ def _transform_numba(kernels, X, Z, layout, center, scale, eps, gain, bias, n_th
             C[rows, grp] = c
             if s is not None:
                 S[rows, grp] = s
+    if gain is not None and Z.dtype != np.float64 and _may_overflow(Z, g, b, scale):
+        check_overflow(Z, Z.dtype)
     return C, S
+
+
+def _may_overflow(Z, gain, bias, scale):
+    """Whether ``gain * z + bias`` may exceed ``Z``'s dtype: with a scale,
+    ``|z| <= sqrt(n)`` bounds it without a pass over the output."""
+    if scale is None:
+        return True
+    bound = np.abs(gain).max() * np.sqrt(Z.shape[1]) + np.abs(bias).max()
+    return not bound < np.finfo(Z.dtype).max / 2
 
 
 def _redo_rows(X, Z, rows, layout, g, center, scale, eps, affines):

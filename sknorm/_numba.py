@@ -13,9 +13,9 @@ same arithmetic as the numpy engine in :mod:`sknorm._row_stats`:
   partial sums are added in float64 (the error stays about ``1e-16`` relative
   for rows of any length),
 * ``out = ((x - delta) - delta2) * (1 / sqrt(ss / n + eps))`` (``hypot``
-  where that could overflow), then ``* gain + bias`` (float64 only: float32
-  output with an affine map takes the numpy path, which maps in float64);
-  the center is ``delta + delta2``.
+  where that could overflow), then ``* gain + bias``; float32 data with an
+  affine map is normalized and mapped in float64 (in registers) and rounded
+  once, on store, as the shared rule says. The center is ``delta + delta2``.
 
 A row holding NaN is normalized here too: when its plain sums come out not
 finite, they are formed again skipping the NaN, with ``n`` the number of
@@ -208,7 +208,6 @@ def _wide_sums(X, b0, nr, a, m, T, center, delta, d, s1, s2, cnt):
     Sums along each row (vectorized, in blocks of BLOCK); rows with NaN are
     summed again skipping it. ``d`` gets the rounded mean (0 without center).
     """
-    typ = X.dtype.type
     for i in range(nr):
         xs = X[b0 + i, a : a + m]
         t = T[i]
@@ -227,7 +226,7 @@ def _wide_sums(X, b0, nr, a, m, T, center, delta, d, s1, s2, cnt):
                     delta[i], cnt[i] = _nan_sum(T[i], m)
         for i in range(nr):
             if cnt[i] > 0:
-                d[i] = typ(delta[i] / cnt[i])
+                d[i] = delta[i] / cnt[i]  # rounded to d's dtype
     # Corrected two-pass (as in sknorm._row_stats): the mean of the
     # residuals t - d is the rounding error of d.
     if m <= BLOCK:
@@ -286,16 +285,20 @@ def _small_sums(X, b0, nr, a, m, U, center, d, s1, s2, cnt):
 @njit(cache=True, nogil=True)
 def _rows(
     X, Z, lo, hi, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
-    gain, bias, center, scale, eps, ss_small, C, S, bad, T,
+    gain, bias, center, scale, eps, ss_small, W, C, S, bad, T,
 ):  # fmt: skip
-    """Normalize rows ``lo:hi``; ``T`` is a (rows, width) scratch block."""
-    typ = X.dtype.type
+    """Normalize rows ``lo:hi``; ``T`` is a (rows, width) scratch block.
+
+    The arithmetic is done in ``W``'s dtype: ``X``'s, or float64 for float32
+    data with an affine map (the float64 result is rounded once, on store).
+    """
+    typ = W.dtype.type
     sqrt_eps = np.sqrt(eps)
     affine = gain.shape[0] > 0
     n_groups = in_lo.shape[0]
     R = T.shape[0]
     delta = np.zeros(R)
-    d = np.zeros(R, dtype=X.dtype)
+    d = np.zeros(R, dtype=W.dtype)
     s1 = np.zeros(R)
     s2 = np.zeros(R)
     cnt = np.zeros(R)
@@ -419,7 +422,7 @@ def _scratch(X, width):
 @njit(cache=True, nogil=True)
 def _rows_serial(
     X, Z, step, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
-    gain, bias, center, scale, eps, ss_small, C, S, bad, width,
+    gain, bias, center, scale, eps, ss_small, W, C, S, bad, width,
 ):  # fmt: skip
     n = X.shape[0]
     T = _scratch(X, width)
@@ -427,14 +430,14 @@ def _rows_serial(
         _rows(
             X, Z, lo, min(n, lo + step), in_lo, in_hi, out_lo,
             stat_c, stat_s, other, rest_in, rest_out, gain, bias, center, scale,
-            eps, ss_small, C, S, bad, T,
+            eps, ss_small, W, C, S, bad, T,
         )  # fmt: skip
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _rows_parallel(
     X, Z, step, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
-    gain, bias, center, scale, eps, ss_small, C, S, bad, width, n_tasks,
+    gain, bias, center, scale, eps, ss_small, W, C, S, bad, width, n_tasks,
 ):  # fmt: skip
     # A few tasks per thread, each with its own scratch (allocated once: for
     # long rows it is large), working through consecutive chunks of rows.
@@ -446,7 +449,7 @@ def _rows_parallel(
             _rows(
                 X, Z, c * step, min(n, (c + 1) * step), in_lo, in_hi, out_lo,
                 stat_c, stat_s, other, rest_in, rest_out, gain, bias, center,
-                scale, eps, ss_small, C, S, bad, T,
+                scale, eps, ss_small, W, C, S, bad, T,
             )  # fmt: skip
 
 
@@ -469,7 +472,9 @@ def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads):
     width = max(1, int(widths.max())) if widths.size else 1
     # Below this (float64) sum of squares, a row may have lost digits to
     # underflow or to deviations in the dtype's subnormal range.
-    ss_small = small_sum_of_squares(X.dtype)
+    # Float32 data with an affine map: normalized and mapped in float64.
+    W = np.empty(0, np.float64 if gain.size else X.dtype)
+    ss_small = small_sum_of_squares(W.dtype)
     args = (*layout, gain, bias, center == "mean", scale == "std", float(eps))
     n_threads = min(n_threads, numba.config.NUMBA_NUM_THREADS)
     # Rows per parallel task: about 256 KiB of input.
@@ -486,13 +491,15 @@ def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads):
             numba.set_num_threads(n_threads)
             try:
                 n_tasks = min(-(-n // step), 4 * n_threads)
-                _rows_parallel(X, Z, step, *args, ss_small, C, S, bad, width, n_tasks)
+                _rows_parallel(
+                    X, Z, step, *args, ss_small, W, C, S, bad, width, n_tasks
+                )
             finally:
                 numba.set_num_threads(old)
         finally:
             _PARALLEL_LOCK.release()
     else:
-        _rows_serial(X, Z, step, *args, ss_small, C, S, bad, width)
+        _rows_serial(X, Z, step, *args, ss_small, W, C, S, bad, width)
     return C, S, bad
 
 

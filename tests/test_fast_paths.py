@@ -257,6 +257,23 @@ def test_numba_equals_numpy_affine_transform(rng):
     assert rel_err(out["numba"], out["numpy"]) <= 1e-15 * 100
 
 
+@pytest.mark.parametrize("groups", [None, 8])
+def test_float32_affine_is_the_float64_result_rounded(groups, rng):
+    # Both engines: float32 output with an affine map is the float64
+    # normalization of the (exactly widened) data, mapped and rounded once.
+    X = (rng.normal(size=(3000, 64)) * 3 + 50).astype(np.float32)
+    X[::5, 7] = np.nan
+    est = LayerNormalizer if groups is None else GroupNormalizer
+    kw = {} if groups is None else {"groups": groups}
+    fitted = est(affine=True, **kw).fit(X)
+    wide = fitted.transform(X.astype(np.float64))
+    for engine in ENGINES:
+        with config_context(engine=engine):
+            Z = fitted.transform(X)
+        assert Z.dtype == np.float32
+        assert rel_err(Z, wide) <= np.finfo(np.float32).eps / 2 + 1e-15
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_engines_handle_special_rows(engine):
     X = np.array(
