@@ -8,6 +8,7 @@ for the backend of its input (numpy/numba/sparse or Array API) and uses it
 for validation and arithmetic, without asking which one it got.
 """
 
+import copy
 import functools
 import os
 import sys
@@ -103,7 +104,19 @@ def _check_fit_params(estimator, center, scale, eps, fitting=False):
     one fitted for another normalization.
     """
     fitted = getattr(estimator, "_fit_params_", None)
-    if fitted is None or not (estimator.affine or fitted["affine"]):
+    if fitted is None:
+        return
+    # The fitted column groups (GroupNormalizer's groups and remainder) are
+    # used by every method, affine or not.
+    layout = estimator._layout_params()
+    changed = [k for k in layout if _canonical(fitted.get(k)) != _canonical(layout[k])]
+    if changed:
+        raise NotFittedError(
+            f"This {type(estimator).__name__} was fitted with other "
+            f"{' and '.join(changed)} than its parameters now (set_params after "
+            "fit): its fitted column groups do not match them. Call fit again."
+        )
+    if not (estimator.affine or fitted["affine"]):
         return
     if not fitting and not estimator.affine:
         return  # no affine map used: the fit does not matter
@@ -118,6 +131,17 @@ def _check_fit_params(estimator, center, scale, eps, fitting=False):
             f"parameters are now {is_} (set_params after fit): the fitted "
             "affine map does not match them. Call fit again."
         )
+
+
+def _canonical(value):
+    """A comparable form of a parameter value (ints, lists, dicts, arrays)."""
+    if isinstance(value, dict):
+        return ("dict", tuple((repr(k), _canonical(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple | np.ndarray):
+        return ("seq", tuple(_canonical(v) for v in value))
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _warn_single_column_groups(estimator, spec, center, scale):
@@ -195,6 +219,10 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
 
     def _requires_fit(self):
         return bool(self.affine)
+
+    def _layout_params(self):
+        """The parameters the fitted column groups depend on, by name."""
+        return {}
 
     # -- helpers --------------------------------------------------------------
     def _check_params(self):
@@ -303,6 +331,7 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
                 "center": center,
                 "scale": scale,
                 "eps": eps,
+                **copy.deepcopy(self._layout_params()),
             }
             if self.affine:
                 self._moments = AffineMoments(int(self._spec_.in_group.sum()))

@@ -133,6 +133,9 @@ class GroupNormalizer(_BaseNormalizer):
     def _requires_fit(self):
         return True
 
+    def _layout_params(self):
+        return {"groups": self.groups, "remainder": self.remainder}
+
     def partial_fit(self, X, y=None, sample_weight=None):
         super().partial_fit(X, y, sample_weight=sample_weight)
         self.groups_ = dict(zip(self._spec_.names, self._spec_.indices, strict=True))

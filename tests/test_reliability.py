@@ -83,6 +83,29 @@ def test_group_normalizer_affine_switched_on_after_fit(rng):
         gn.transform(X)
 
 
+@pytest.mark.parametrize(
+    "change", [{"groups": 3}, {"groups": [[0, 1, 2], [3, 4, 5]]}, {"remainder": "drop"}]
+)
+def test_group_normalizer_groups_changed_after_fit_says_to_refit(rng, change):
+    # Before, transform silently used the groups resolved at fit.
+    X = rng.normal(size=(10, 6))
+    gn = GroupNormalizer({"a": [0, 1], "b": [2, 3, 4]}).fit(X)
+    gn.set_params(**change)
+    for method in (gn.transform, gn.partial_fit):
+        with pytest.raises(NotFittedError, match=f"{next(iter(change))}.*fit again"):
+            method(X)
+    gn.fit(X)  # refitting takes the new groups
+    fresh = GroupNormalizer({"a": [0, 1], "b": [2, 3, 4]}).set_params(**change)
+    np.testing.assert_array_equal(gn.transform(X), fresh.fit_transform(X))
+
+
+def test_group_normalizer_same_groups_given_again_need_no_refit(rng):
+    X = rng.normal(size=(10, 4))
+    gn = GroupNormalizer([np.array([0, 1]), [2, 3]]).fit(X)
+    gn.set_params(groups=[[0, 1], [np.int64(2), 3]])
+    np.testing.assert_allclose(gn.transform(X), group_norm(X, [[0, 1], [2, 3]]))
+
+
 def test_parameters_the_fit_does_not_depend_on_can_change(rng):
     X = rng.normal(size=(10, 4))
     ln = LayerNormalizer(affine=True).fit(X)
