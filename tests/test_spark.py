@@ -9,6 +9,7 @@ empty partitions. The module skips when PySpark or PyArrow is missing
 
 import importlib
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -47,6 +48,8 @@ FEATURES = ["f.0", "f1", "g`2", "f3", "f4", "f5"]
 
 @pytest.fixture(scope="module")
 def spark():
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("Spark needs Java 17 or later (no java on the PATH, no JAVA_HOME)")
     # Workers run $PYSPARK_PYTHON (else the first python3 on the PATH), which
     # must be this interpreter to find sknorm, pandas and pyarrow.
     saved = {k: os.environ.get(k) for k in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON")}
