@@ -20,7 +20,7 @@ import pytest
 
 numpydoc_validate = pytest.importorskip("numpydoc.validate")
 
-PUBLIC_MODULES = ["sknorm", "sknorm.inspection", "sknorm.dask"]
+PUBLIC_MODULES = ["sknorm", "sknorm.inspection", "sknorm.dask", "sknorm.spark"]
 
 IGNORED = {
     # "X_tr : ndarray" names what is returned, as scikit-learn does.
