@@ -138,7 +138,7 @@ print(f"largest difference on the normalized values: {diff.max():.1e}")
 # The figure compares both: the served probabilities against scikit-learn's
 # (on the diagonal), and how far the served normalized values are from
 # ``transform``'s, in units of float64 rounding (``2**-52``, about 2.2e-16).
-fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4.2))
+fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(8, 3.8))
 ax0.plot([0, 1], [0, 1], color="0.7", lw=1)
 ax0.scatter(
     pipe.predict_proba(X_test).ravel(), proba.ravel(), s=4, alpha=0.4, color="C0"
