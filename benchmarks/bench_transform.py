@@ -1,24 +1,28 @@
 """Benchmark sknorm's transform against the memory roofline and other tools.
 
-Run ``python benchmarks/bench_transform.py`` (``--quick`` for a one-minute
-version on smaller arrays). Everything is measured in one process, with the
-repeats of all methods interleaved (so that a noisy neighbour slows all of them
-alike), and each time is the minimum over the repeats. The reference is the
-*roofline*: an allocating copy of ``X`` (``np.multiply(X, 1.0)``: read ``X``
-once, write a new array once), measured in the same run. Ratios below 1 are
-possible with several threads.
+Run ``python benchmarks/bench_transform.py`` (``--quick`` for a version of
+under a minute on smaller arrays). Everything is measured in one process,
+with the repeats of all methods interleaved (so that a noisy neighbour slows
+all of them alike), and each time is the median over the repeats. The
+reference is the *roofline*: an allocating copy of ``X`` (``np.multiply(X,
+1.0)``: read ``X`` once, write a new array once), measured in the same run;
+the *limit* is the same copy split over all threads (each writes its rows of
+a new array), the fastest a multi-threaded transform can be.
 
 Printed, as markdown tables:
 
 * transform time and ratio to the roofline per size and dtype, for sknorm's
-  numpy engine and numba engine (all threads and one thread), naive numpy,
-  scikit-learn's ``StandardScaler``/``Normalizer`` and PyTorch's ``layer_norm``
-  (if torch is installed);
+  numpy engine and numba engine (all threads and one thread), the threaded
+  copy, naive numpy, scikit-learn's ``StandardScaler``/``Normalizer`` and
+  PyTorch's ``layer_norm`` (if torch is installed);
 * peak memory of one transform (tracemalloc, which sees numpy's allocations)
   divided by the size of the output;
 * per-call overhead on a small input (100 x 16) against ``StandardScaler``;
-* ``fit`` with ``affine=True`` against ``transform``, and the robust options
-  (median, MAD, IQR).
+* every case of issue 13 (NaN rows, groups, robust options, ``fit`` with
+  ``affine=True``, float32, clean data against the threaded copy), each
+  against its baseline from the same run, with its target and peak memory;
+* (full run only) the other options (kept statistics, in place, RMS) against
+  ``transform``.
 """
 
 import argparse
@@ -28,6 +32,7 @@ import platform
 import sys
 import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from sklearn.preprocessing import Normalizer, StandardScaler
@@ -55,6 +60,29 @@ def n_cpus():
 
 def roofline(X):
     return np.multiply(X, 1.0)
+
+
+_POOL = []
+
+
+def threaded_copy(n_threads):
+    """An allocating copy split over threads (each writes its rows of a new
+    array): the fastest a multi-threaded transform can be (the limit row)."""
+
+    def run(X):
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(max(1, n_threads)))
+        out = np.empty_like(X)
+        bounds = np.linspace(0, len(X), n_threads + 1).astype(int)
+        parts = [
+            _POOL[0].submit(np.multiply, X[lo:hi], 1.0, out=out[lo:hi])
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+        for p in parts:
+            p.result()
+        return out
+
+    return run
 
 
 def naive_numpy(X):
@@ -91,14 +119,15 @@ def torch_layer_norm(n_threads):
     return run
 
 
-def methods(X, threads):
-    out = {"roofline": roofline}
+def methods(X, threads, quick=False):
+    out = {"roofline": roofline, f"copy, {threads} threads": threaded_copy(threads)}
     out["sknorm numpy"] = sknorm_transform("numpy", threads)
     out["sknorm numpy, 1 thread"] = sknorm_transform("numpy", 1)
     if numba is not None:
         out["sknorm numba"] = sknorm_transform("numba", threads)
         out["sknorm numba, 1 thread"] = sknorm_transform("numba", 1)
-    out["naive numpy"] = naive_numpy
+    if not quick:
+        out["naive numpy"] = naive_numpy
     out["StandardScaler"] = sklearn_transform(StandardScaler, X)
     out["Normalizer"] = sklearn_transform(Normalizer, X)
     if torch is not None:
@@ -118,7 +147,7 @@ def time_interleaved(funcs, args, repeats):
             res = f(*args)
             times[name].append(time.perf_counter() - t0)
             del res
-    return {name: min(t) for name, t in times.items()}
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def peak_memory(f, X):
@@ -160,13 +189,13 @@ def table(rows, header):
     return "\n".join(lines)
 
 
-def bench_sizes(sizes, dtypes, threads, repeats, memory):
+def bench_sizes(sizes, dtypes, threads, repeats, memory, quick=False):
     rng = np.random.default_rng(0)
     results = {}
     for shape in sizes:
         for dtype in dtypes:
             X = rng.normal(3.0, 2.0, size=shape).astype(dtype)
-            funcs = methods(X, threads)
+            funcs = methods(X, threads, quick)
             t = time_interleaved(funcs, (X,), repeats)
             mem = {}
             if memory:
@@ -308,6 +337,89 @@ def bench_fit_and_robust(shape, repeats):
     print(table(mem_rows, ["operation", "peak / output"]))
 
 
+def with_engine(engine, f):
+    def run(*args):
+        with sknorm.config_context(engine=engine):
+            return f(*args)
+
+    return run
+
+
+def bench_issue_cases(shape, threads, repeats):
+    """Every case of issue 13 as a ratio to its baseline from the same run."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(3.0, 2.0, size=shape)
+    # Tabular NaN: one column all NaN, another NaN every 7th row.
+    Xn = X.copy()
+    Xn[:, 5] = np.nan
+    Xn[::7, 9] = np.nan
+    default = sknorm.get_config()["engine"]
+    ln = LayerNormalizer().fit(X[:10])
+    ln_aff = LayerNormalizer(affine=True).fit(X[:1000])
+    X32 = X.astype(np.float32)
+    funcs = {
+        f"copy, {threads} threads": threaded_copy(threads),
+        "transform": ln.transform,
+        "transform (numpy engine)": with_engine("numpy", ln.transform),
+        "NaN rows": lambda X: ln.transform(Xn),
+        "NaN rows (numpy engine)": with_engine("numpy", lambda X: ln.transform(Xn)),
+        "GroupNormalizer(8)": sknorm.GroupNormalizer(8).fit(X[:10]).transform,
+        'center="median"': LayerNormalizer(center="median").transform,
+        'center="median", scale="mad"': LayerNormalizer(
+            center="median", scale="mad"
+        ).transform,
+        'center="median", scale="iqr"': LayerNormalizer(
+            center="median", scale="iqr"
+        ).transform,
+        "fit, affine=True": lambda X: LayerNormalizer(affine=True).fit(X),
+        "float32 transform": lambda X: ln.transform(X32),
+        "float32 transform, affine=True": lambda X: ln_aff.transform(X32),
+    }
+    t = time_interleaved(funcs, (X,), repeats)
+    limit = t[f"copy, {threads} threads"]
+    cases = [
+        ("NaN rows", "transform", "<= 1.3x"),
+        ("NaN rows (numpy engine)", "transform (numpy engine)", "<= 1.3x"),
+        ("GroupNormalizer(8)", "transform", "<= 1.3x"),
+        ('center="median"', "transform", "<= 1.3x"),
+        ('center="median", scale="mad"', "transform", "<= 1.6x"),
+        ('center="median", scale="iqr"', "transform", "<= 1.6x"),
+        ("fit, affine=True", "transform", "<= 1.2x"),
+        ("float32 transform, affine=True", "float32 transform", ""),
+        ("transform", f"copy, {threads} threads", "<= 1.1x"),
+        ("transform (numpy engine)", f"copy, {threads} threads", ""),
+        ("float32 transform", f"copy, {threads} threads", "<= 1.5x"),
+    ]
+    rows = []
+    for case, base, target in cases:
+        rows.append(
+            [
+                case,
+                f"{t[case] * 1e3:.1f}",
+                base,
+                f"{t[case] / t[base]:.2f}x",
+                target,
+                f"{t[case] / limit:.2f}x",
+            ]
+        )
+    print(
+        f"\nIssue-13 cases at {shape[0]:,} x {shape[1]:,} float64 (engine "
+        f"{default!r}, {threads} threads; median of {repeats} interleaved "
+        f"repeats):\n"
+    )
+    header = ["case", "time (ms)", "baseline", "vs baseline", "target"]
+    print(table(rows, header + [f"vs copy, {threads} threads"]))
+    keys = [
+        "NaN rows",
+        "NaN rows (numpy engine)",
+        "GroupNormalizer(8)",
+        'center="median", scale="mad"',
+    ]
+    mem = [[k, f"{peak_memory(funcs[k], X):.3f}"] for k in keys]
+    print("\nPeak traced memory / output bytes (target <= 1.1):\n")
+    print(table(mem, ["case", "peak / output"]))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller, faster run")
@@ -318,19 +430,28 @@ def main(argv=None):
     parser.add_argument("--no-memory", action="store_true", help="skip tracemalloc")
     args = parser.parse_args(argv)
     if args.quick:
-        sizes = [(200_000, 64), (20_000, 1024), (200, 100_000)]
-        repeats = args.repeats or 5
+        sizes = [(100_000, 64), (10_000, 1024), (100, 100_000)]
+        issue_shape = (100_000, 64)
+        repeats = args.repeats or 3
     else:
         sizes = [(1_000_000, 64), (100_000, 1024), (1_000, 100_000)]
+        issue_shape = (500_000, 64)
         repeats = args.repeats or 9
     print(f"Machine: {machine()}")
-    print(f"Threads: {args.threads}; repeats: {repeats} (min); sizes: {sizes}")
+    print(f"Threads: {args.threads}; repeats: {repeats} (median); sizes: {sizes}")
     results = bench_sizes(
-        sizes, [np.float64, np.float32], args.threads, repeats, not args.no_memory
+        sizes,
+        [np.float64, np.float32],
+        args.threads,
+        repeats,
+        not args.no_memory,
+        args.quick,
     )
     report_sizes(results)
     bench_small(repeats)
-    bench_fit_and_robust(sizes[0], max(3, repeats // 2))
+    bench_issue_cases(issue_shape, args.threads, repeats)
+    if not args.quick:
+        bench_fit_and_robust(sizes[0], max(3, repeats // 2))
 
 
 if __name__ == "__main__":
