@@ -282,6 +282,45 @@ def _small_sums(X, b0, nr, a, m, U, center, d, s1, s2, cnt):
             cnt[i] += 1.0 if ok else 0.0
 
 
+@njit(fastmath=_REASSOC, cache=True, nogil=True)
+def _small_stats(nr, center, scale, eps, ss_small, d, s1, s2, cnt, d2a, ra, ca, sa, st):
+    """Per-row ``d2``, ``1 / den``, center and scale of rows summed by
+    :func:`_small_sums`, in one branch-free loop over the rows (vectorized).
+
+    ``st[i]``: 0 ok, 1 for the slow path (a row of NaN, not finite, or so
+    large that the denominator would need ``hypot``: the shared rule
+    rescales it), 2 to check for tiny deviations.
+    """
+    for i in range(nr):
+        n_i = cnt[i]
+        nz = n_i if n_i > 0 else 1.0
+        ss = s2[i]
+        delta2 = 0.0
+        c = 0.0
+        if center:
+            delta2 = s1[i] / nz
+            ss = ss - s1[i] * delta2
+            c = np.float64(d[i]) + delta2
+        fail = (n_i == 0) | ~np.isfinite(c)
+        r = 1.0
+        sd = 0.0
+        tiny = False
+        if scale:
+            ss = 0.0 if ss < 0 else ss  # rounding; NaN stays NaN
+            var = ss / nz
+            sd = np.sqrt(var)
+            den = np.sqrt(var + eps)
+            den = 1.0 if den == 0 else den
+            r = 1.0 / den
+            fail = fail | ~(var < 1e300)
+            tiny = ss < ss_small
+        d2a[i] = delta2  # rounded to the work dtype, as is ra
+        ra[i] = r
+        ca[i] = c
+        sa[i] = sd
+        st[i] = 1 if fail else (2 if tiny else 0)
+
+
 @njit(cache=True, nogil=True)
 def _rows(
     X, Z, lo, hi, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
@@ -303,6 +342,11 @@ def _rows(
     s2 = np.zeros(R)
     cnt = np.zeros(R)
     U = np.empty((min(SMALL_GROUP, T.shape[1]), R), dtype=X.dtype)
+    d2a = np.zeros(R, dtype=W.dtype)
+    ra = np.zeros(R, dtype=W.dtype)
+    ca = np.zeros(R)
+    sa = np.zeros(R)
+    st = np.zeros(R, dtype=np.int8)
     for g in range(n_groups):
         a = in_lo[g]
         m = in_hi[g] - a
@@ -316,9 +360,38 @@ def _rows(
             nr = min(R, hi - b0)
             if small:
                 _small_sums(X, b0, nr, a, m, U, center, d, s1, s2, cnt)
+                _small_stats(
+                    nr, center, scale, eps, ss_small, d, s1, s2, cnt, d2a, ra,
+                    ca, sa, st,
+                )  # fmt: skip
             else:
                 _wide_sums(X, b0, nr, a, m, T, center, delta, d, s1, s2, cnt)
             for i in range(nr):
+                if not small:
+                    break
+                row = b0 + i
+                di = d[i]
+                d2 = d2a[i]
+                if st[i] == 2 and not _any_dev(X[row, a : a + m], m, di, d2):
+                    st[i] = 0
+                r = ra[i]
+                # A 1 / den beyond the dtype's range (tiny eps): slow path.
+                if st[i] != 0 or not np.isfinite(r):
+                    bad[row, g] = True
+                    continue
+                C[row, g] = ca[i]
+                if scale:
+                    S[row, g] = sa[i]
+                zs = Z[row, o : o + m]
+                if affine:
+                    for j in range(m):
+                        zs[j] = (((U[j, i] - di) - d2) * r) * gs[j] + bs[j]
+                else:
+                    for j in range(m):
+                        zs[j] = ((U[j, i] - di) - d2) * r
+            for i in range(nr):
+                if small:
+                    break
                 row = b0 + i
                 di = d[i]
                 ss = s2[i]
@@ -364,14 +437,6 @@ def _rows(
                 C[row, g] = c
                 # Inline loops: a call per row costs as much as the row.
                 zs = Z[row, o : o + m]
-                if small:
-                    if affine:
-                        for j in range(m):
-                            zs[j] = (((U[j, i] - di) - d2) * r) * gs[j] + bs[j]
-                    else:
-                        for j in range(m):
-                            zs[j] = ((U[j, i] - di) - d2) * r
-                    continue
                 t = T[i]
                 if affine:
                     for j in range(m):
