@@ -341,12 +341,18 @@ def _rows(
     s1 = np.zeros(R)
     s2 = np.zeros(R)
     cnt = np.zeros(R)
-    U = np.empty((min(SMALL_GROUP, T.shape[1]), R), dtype=X.dtype)
-    d2a = np.zeros(R, dtype=W.dtype)
-    ra = np.zeros(R, dtype=W.dtype)
-    ca = np.zeros(R)
-    sa = np.zeros(R)
-    st = np.zeros(R, dtype=np.int8)
+    # Scratch of the narrow-group path, only when there is a narrow group
+    # (allocations per chunk are not free next to a chunk of short rows).
+    Rs = 0
+    for g in range(n_groups):
+        if in_hi[g] - in_lo[g] <= SMALL_GROUP:
+            Rs = R
+    U = np.empty((min(SMALL_GROUP, T.shape[1]) if Rs else 0, Rs), dtype=X.dtype)
+    d2a = np.empty(Rs, dtype=W.dtype)
+    ra = np.empty(Rs, dtype=W.dtype)
+    ca = np.empty(Rs)
+    sa = np.empty(Rs)
+    st = np.empty(Rs, dtype=np.int8)
     for g in range(n_groups):
         a = in_lo[g]
         m = in_hi[g] - a
