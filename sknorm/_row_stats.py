@@ -31,6 +31,7 @@ from ._semantics import (
     IQR_TO_STD,
     MAD_TO_STD,
     denominator,
+    iqr_from_sorted,
     normalize_rows,
     robust_fallback,
     small_sum_of_squares,
@@ -131,11 +132,18 @@ def _normalize_block(x, out, center, scale, eps):
         srt.sort(axis=1)
         s = MAD_TO_STD * _median_sorted(srt)
     elif scale == "iqr":
-        # Percentiles of the deviations, not of x: interpolating between
-        # values near 1e8 would cost digits that the deviations keep.
-        srt = np.sort(out, axis=1)
-        q25, q75 = _percentiles_sorted(srt, (0.25, 0.75))
-        s = (q75 - q25) / IQR_TO_STD
+        # The IQR of x itself, from differences of its order statistics
+        # (iqr_from_sorted): deviations about a rounded mean could carry more
+        # rounding than a small IQR.
+        if center != "median":  # the median's sort is of x already
+            srt = np.sort(x, axis=1)
+        s = _iqr_sorted(srt) / IQR_TO_STD
+    if scale == "mad":
+        dev_lo, dev_hi = srt[:, 0], srt[:, -1]
+    elif scale == "iqr":
+        # srt holds x: the deviations' ends (NaN, or inf where x - c
+        # overflowed the dtype) from the deviations themselves.
+        dev_lo, dev_hi = out.min(axis=1), out.max(axis=1)
     if scale in ("mad", "iqr"):
         # A zero robust scale on a row that is not constant: the shared
         # fallback (mean absolute deviation), only on those rows.
@@ -157,7 +165,7 @@ def _normalize_block(x, out, center, scale, eps):
             # A tiny robust scale, or tiny deviations (their sorted ends),
             # maybe rounded to the subnormal grid (a MAD of 0 among them).
             tiny = (s > 0) & (s < small)
-            end = np.maximum(np.abs(srt[:, 0]), np.abs(srt[:, -1]))
+            end = np.maximum(np.abs(dev_lo), np.abs(dev_hi))
             tiny |= (end > 0) & (end < small)
         tiny = np.flatnonzero(tiny & ~bad)
         if tiny.size:
@@ -166,6 +174,8 @@ def _normalize_block(x, out, center, scale, eps):
         # Robust statistics can stay finite around a NaN or an inf (the
         # median of [1, 2, inf] is 2): check the ends of the sorted rows.
         bad |= ~(np.isfinite(srt[:, 0]) & np.isfinite(srt[:, -1]))
+        if scale == "iqr":
+            bad |= ~(np.isfinite(dev_lo) & np.isfinite(dev_hi))
     elif center is scale is None:
         # Nothing was computed from the data: check it for inf directly.
         bad |= np.isinf(out).any(axis=1)
@@ -220,21 +230,16 @@ def _median_sorted(srt):
     return (srt[:, h - 1].astype(np.float64) + srt[:, h]) / 2
 
 
-def _percentiles_sorted(srt, qs):
-    """Row percentiles (float64) of a sorted block, np.percentile's "linear"."""
-    n_cols = srt.shape[1]
-    out = []
-    for q in qs:
-        v = q * (n_cols - 1)
-        lo = int(np.floor(v))
-        hi = min(lo + 1, n_cols - 1)
-        t = v - lo
-        a = srt[:, lo].astype(np.float64)
-        b = srt[:, hi].astype(np.float64)
-        diff = b - a
-        # numpy's _lerp: interpolate from the nearer end.
-        out.append(b - diff * (1 - t) if t >= 0.5 else a + diff * t)
-    return out
+def _iqr_sorted(srt):
+    """Row IQR (float64) of a sorted block, np.percentile's "linear" quantiles."""
+    last = srt.shape[1] - 1
+    ends = []
+    for q in (0.25, 0.75):
+        h = q * last
+        lo = int(np.floor(h))
+        hi = min(lo + 1, last)
+        ends += [srt[:, lo].astype(np.float64), srt[:, hi].astype(np.float64), h - lo]
+    return iqr_from_sorted(*ends)
 
 
 # -- fast row-wise primitives -------------------------------------------------

@@ -227,22 +227,36 @@ def row_median(a, valid, count, xp=numpy_xp):
 
 
 def row_iqr(a, valid, count, xp=numpy_xp):
-    """Row q75 - q25 ignoring NaN, NumPy's default linear interpolation."""
+    """Row q75 - q25 ignoring NaN, of NumPy's default linear interpolation.
+
+    Formed from differences of the order statistics (:func:`iqr_from_sorted`),
+    so it is the IQR of ``a`` to a few ulps whatever the rows' offset: pass
+    the data, not deviations about a rounded center (whose rounding can
+    exceed a small IQR and would set off the zero-spread fallback).
+    """
     v = _sorted_valid(a, valid, count, xp)
     ok = count > 0
     last = xp.where(ok, count - 1, xp.zeros_like(count))
-    q = []
+    ends = []
     for frac in (0.25, 0.75):
         h = last * frac
         lo = xp.floor(h)
         hi = xp.minimum(lo + 1, last)
-        t = h - lo
-        a_lo, a_hi = _pick(v, lo, ok, xp), _pick(v, hi, ok, xp)
-        diff = a_hi - a_lo
-        # numpy's _lerp: interpolate from the nearer end.
-        q.append(xp.where(t >= 0.5, a_hi - diff * (1 - t), a_lo + diff * t))
-    out = q[1] - q[0]
+        ends.append((_pick(v, lo, ok, xp), _pick(v, hi, ok, xp), h - lo))
+    out = iqr_from_sorted(*ends[0], *ends[1])
     return xp.where(ok, out, xp.full_like(out, float("nan")))
+
+
+def iqr_from_sorted(a25, b25, t25, a75, b75, t75):
+    """``q75 - q25`` with ``q = a + (b - a) * t`` (linear interpolation).
+
+    As ``(a75 - a25) + (b75 - a75) * t75 - (b25 - a25) * t25``: each term is a
+    difference of two data values, rounded once, so the result is accurate
+    relative to the spread between the order statistics, not to their size
+    (two interpolated quantiles near 1e8 would each carry an error of about
+    1e-8 before their difference is taken).
+    """
+    return (a75 - a25) + (b75 - a75) * t75 - (b25 - a25) * t25
 
 
 def row_exponent(m, n_cols, scale, eps, xp=numpy_xp):
@@ -347,7 +361,7 @@ def _normalize_rows(x, center, scale, eps, xp):
         elif scale == "mad":
             s_s = MAD_TO_STD * row_median(xp.abs(dev), valid, count, xp)
         else:
-            s_s = row_iqr(dev, valid, count, xp) / IQR_TO_STD
+            s_s = row_iqr(xs, valid, count, xp) / IQR_TO_STD
         if scale != "std":
             s_s = robust_fallback(s_s, dev, valid, count, xp)
         z = dev / scaled_denominator(s_s, e, eps, xp)[:, None]

@@ -338,10 +338,11 @@ class _Graph:
 def _order_stats(g, v, nan, cnt, m, qs):
     """NaN-ignoring quantiles of each row of ``v`` along the last axis.
 
-    ``qs``: ``"median"`` (the mean of the two middle values, as np.median) or
-    a fraction (numpy's "linear" method and its interpolation from the nearer
-    end). NaN is sorted last as +inf; the order statistics are gathered at
-    indices computed from each row's count of non-NaN values ``cnt``.
+    ``qs``: ``"median"`` (the mean of the two middle values, as np.median),
+    ``"iqr"`` (q75 - q25, :func:`_iqr_from_ends`) or a fraction (numpy's
+    "linear" method and its interpolation from the nearer end). NaN is sorted
+    last as +inf; the order statistics are gathered at indices computed from
+    each row's count of non-NaN values ``cnt``.
     """
     if nan is None:
         return _order_stats_nan_free(g, v, m, qs)
@@ -356,9 +357,21 @@ def _order_stats(g, v, nan, cnt, m, qs):
         idx = g.op("Cast", pos, to=TensorProto.INT64)
         return g.op("GatherElements", srt, idx, axis=-1)
 
+    def iqr():
+        # q75 - q25 from differences of order statistics, as sknorm's
+        # engine forms it (accurate whatever the rows' offset).
+        ends = []
+        for frac in (0.25, 0.75):
+            pos = g.op("Mul", last, g.const(frac))
+            lo = g.op("Floor", pos)
+            ends.append((at(lo), at(g.op("Add", lo, one)), g.op("Sub", pos, lo)))
+        return _iqr_from_ends(g, *ends)
+
     out = []
     for q in qs:
-        if q == "median":
+        if q == "iqr":
+            r = iqr()
+        elif q == "median":
             half = g.const(0.5)
             lo = g.op("Floor", g.op("Mul", last, half))
             hi = g.op("Floor", g.op("Mul", cnt, half))
@@ -376,6 +389,16 @@ def _order_stats(g, v, nan, cnt, m, qs):
     return out
 
 
+def _iqr_from_ends(g, ends25, ends75):
+    """``(a75 - a25) + (b75 - a75) * t75 - (b25 - a25) * t25``: the IQR of
+    linear quantiles ``a + (b - a) * t`` as differences of data values."""
+    (a25, b25, t25), (a75, b75, t75) = ends25, ends75
+    head = g.op("Sub", a75, a25)
+    up = g.op("Mul", g.op("Sub", b75, a75), t75)
+    down = g.op("Mul", g.op("Sub", b25, a25), t25)
+    return g.op("Sub", g.op("Add", head, up), down)
+
+
 def _order_stats_nan_free(g, v, m, qs):
     """:func:`_order_stats` of rows without NaN: fixed positions, sliced."""
     srt, _ = g.op("TopK", v, g.const([m], np.int64), n_out=2, axis=-1, largest=0)
@@ -389,6 +412,14 @@ def _order_stats_nan_free(g, v, m, qs):
         if q == "median":
             r = g.op("Add", at((m - 1) // 2), at(m // 2))
             out.append(g.op("Div", r, g.const(2.0)))
+            continue
+        if q == "iqr":
+            ends = []
+            for frac in (0.25, 0.75):
+                pos = frac * (m - 1)
+                lo = int(np.floor(pos))
+                ends.append((at(lo), at(min(lo + 1, m - 1)), g.const(pos - lo)))
+            out.append(_iqr_from_ends(g, *ends))
             continue
         pos = q * (m - 1)
         lo = int(np.floor(pos))
@@ -473,8 +504,9 @@ def _normalize(g, x, m, center, scale, eps, f32, nan_free=False):
             (med,) = _order_stats(g, g.op("Abs", dev), nan, cnt, m, ["median"])
             s = g.op("Mul", med, g.const(MAD_TO_STD))
         else:
-            q25, q75 = _order_stats(g, dev, nan, cnt, m, [0.25, 0.75])
-            s = g.op("Div", g.op("Sub", q75, q25), g.const(IQR_TO_STD))
+            # The IQR of x itself (translation invariant), as the engine.
+            (iqr,) = _order_stats(g, x, nan, cnt, m, ["iqr"])
+            s = g.op("Div", iqr, g.const(IQR_TO_STD))
         # A robust scale of 0 in a row that is not constant (more than half
         # its values tied): sqrt(pi/2) * mean |x - center| instead.
         mean_abs = g.op("Div", g.row_sum(masked(g.op("Abs", dev))), cnt)

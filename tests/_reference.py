@@ -29,12 +29,17 @@ IQR_TO_STD = 2.0 * _Q3
 MEAN_AD_TO_STD = np.sqrt(np.longdouble(np.pi) / 2)
 
 
-def _quantile(v, q):
-    """NumPy's default (linear) quantile of sorted long-double ``v``."""
-    h = (v.size - 1) * q
-    lo = int(np.floor(h))
-    hi = min(lo + 1, v.size - 1)
-    return v[lo] + np.longdouble(h - lo) * (v[hi] - v[lo])
+def _iqr(v):
+    """``q75 - q25`` of sorted ``v`` (NumPy's linear quantiles), as a sum of
+    differences of order statistics: each accurate to long double."""
+    terms = []
+    for q in (0.25, 0.75):
+        h = (v.size - 1) * q
+        lo = int(np.floor(h))
+        hi = min(lo + 1, v.size - 1)
+        terms.append((v[lo], v[hi], np.longdouble(h - lo)))
+    (a25, b25, t25), (a75, b75, t75) = terms
+    return (a75 - a25) + (b75 - a75) * t75 - (b25 - a25) * t25
 
 
 def reference_row(row, center, scale, eps):
@@ -64,8 +69,10 @@ def reference_row(row, center, scale, eps):
     elif scale == "mad":
         s = np.median(np.abs(dev)) * np.longdouble(MAD_TO_STD)
     elif scale == "iqr":
-        d = np.sort(dev)
-        s = (_quantile(d, 0.75) - _quantile(d, 0.25)) / np.longdouble(IQR_TO_STD)
+        # The IQR is translation invariant: from the data, not from deviations
+        # about a center that long double rounds too (near 1e107 its rounding
+        # exceeds an IQR of 1e88), as differences of the order statistics.
+        s = _iqr(np.sort(v)) / np.longdouble(IQR_TO_STD)
     else:
         z[ok] = dev
         return z, c, np.longdouble(1)

@@ -519,6 +519,19 @@ def test_inverse_of_a_sparse_matrix_uses_center_and_affine(rng):
             assert_allclose(back, X, rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.parametrize("center", ["mean", "median", None])
+@pytest.mark.parametrize("nan", [False, True])
+def test_iqr_is_that_of_the_data_next_to_a_huge_center(center, nan):
+    # Found by the thorough property run: about the rounded mean -1.8e107 the
+    # deviations lose an IQR of 1e88 (all of them round alike), which set off
+    # the zero-spread fallback (a scale of 3.6e107). The quartiles of
+    # [-9e107, -1e88, 0, 0, 0] sit at whole positions: q25 = -1e88, q75 = 0.
+    row = [-1e88, -9e107, 0.0, 0.0, 0.0] + ([np.nan] if nan else [])
+    est = LayerNormalizer(center=center, scale="iqr", eps=0.0, keep_stats=True)
+    s = est.fit_transform(np.array([row]))[0, -1]
+    assert s == float(Fraction(1e88) / Fraction(1.3489795003921634))
+
+
 @pytest.mark.parametrize("scale", ["mad", "iqr"])
 @pytest.mark.parametrize("eps", [0.0, 1e-5])
 def test_zero_robust_scale_falls_back_to_mean_absolute_deviation(scale, eps):
