@@ -197,11 +197,12 @@ def reference_tolerance(
         if scale in ("mad", "iqr") and center != "median":
             s = S_ref[:, g].astype(np.float64)
             spread = row_max(X[:, c] - (0 if center is None else X[:, c][:, :1]))
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 ratio = np.where(s > 0, spread / s, 0.0)
             kappa *= 1 + np.where(np.isnan(ratio), 0.0, ratio)
         z = np.abs(np.where(np.isfinite(Z_ref[:, c]), Z_ref[:, c], 0.0))
-        with np.errstate(over="ignore"):  # inf: beyond the float64 range
+        # inf: beyond the float64 range; 0 * inf (NaN): rows set to inf below
+        with np.errstate(over="ignore", invalid="ignore"):
             tol_z[:, c] = (64 * unit * len(c) * zmax)[:, None] + z * kappa[:, None]
         tol_z[np.ix_(kappa >= 0.5, c)] = np.inf
         kappa = np.where(kappa < 0.5, kappa, np.inf)
