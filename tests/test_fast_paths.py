@@ -446,26 +446,27 @@ def test_rms_normalizer_paths_agree(rng, many_chunks):
 
 
 # -- memory ---------------------------------------------------------------------
+def _traced_peak(method, *args, **kwargs):
+    """``method(*args, **kwargs)`` and the peak memory numpy allocated in it."""
+    tracemalloc.start()
+    try:
+        out = method(*args, **kwargs)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return out, peak
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_transform_allocates_the_output_and_o_chunk_scratch(engine, dtype, rng):
+def test_transform_allocates_the_output_and_chunk_scratch(engine, dtype, rng):
     X = rng.normal(size=(40_000, 128)).astype(dtype)  # 20 or 40 MB, many chunks
     est = LayerNormalizer().fit(X[:5])
     with config_context(engine=engine):
         est.transform(X[:100])  # warm up (compilation, pools)
-        tracemalloc.start()
-        try:
-            Z = est.transform(X)
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+        Z, peak = _traced_peak(est.transform, X)
         assert peak <= 1.1 * Z.nbytes
-        tracemalloc.start()
-        try:
-            Z = est.transform(X, copy=False)
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+        Z, peak = _traced_peak(est.transform, X, copy=False)
         assert Z is X
         # In place: a copy of the chunk being worked on, per thread.
         n_threads = sknorm._config.effective_n_threads()
@@ -485,12 +486,7 @@ def test_nan_rows_take_the_fast_path_memory(engine, center, rng):
     est = LayerNormalizer(center=center).fit(X[:5])
     with config_context(engine=engine):
         est.transform(X[:100])  # warm up (compilation, pools)
-        tracemalloc.start()
-        try:
-            Z = est.transform(X)
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+        Z, peak = _traced_peak(est.transform, X)
     n_threads = sknorm._config.effective_n_threads()
     assert peak <= 1.1 * Z.nbytes + 2 * n_threads * _threads.CHUNK_BYTES
     with warnings.catch_warnings():
