@@ -325,14 +325,22 @@ def _numba_kernels(X, Z, layout, center, scale, gain=None):
         _numba = _import_numba()
         if _numba is None:
             return None
+    # The median, MAD and IQR: selection kernels (sknorm._numba_robust).
+    robust = center == "median" or scale in ("mad", "iqr")
     applies = (
-        (center, scale) in _SUPPORTED_BY_NUMBA
+        ((center, scale) in _SUPPORTED_BY_NUMBA or robust)
         and all(isinstance(c, slice) for c in layout.in_cols)
         and X.flags.c_contiguous
         and Z.flags.c_contiguous
         and X.dtype in (np.float64, np.float32)
     )
-    return _numba if applies else None
+    if not applies:
+        return None
+    if robust:
+        from . import _numba_robust
+
+        return _numba_robust
+    return _numba
 
 
 _NUMBA = []

@@ -1,0 +1,474 @@
+"""Compiled row kernels (numba) for the robust options.
+
+The companion of :mod:`sknorm._numba` for ``center="median"`` and
+``scale`` in {"mad", "iqr"} (with any center), and ``("median", "std")``,
+``("median", None)``: :func:`normalize` has exactly the contract of
+:func:`sknorm._numba.normalize`. It computes, row by row, the statistics of
+the numpy engine (:func:`sknorm._row_stats.normalize_block`) without sorting:
+
+* Each row of a group is copied into a small per-thread scratch row (in
+  cache), checking on the way that it holds no NaN or inf.
+* The order statistics are *selected* there (quickselect: median-of-3
+  pivot, branch-free Lomuto partition, pivot ties gathered in one extra
+  sweep, a heapsort fallback after ``2 log2(n)`` rounds so that no input is
+  quadratic). After the ``k``-th value is selected, everything left of it is
+  smaller and everything right larger, so the next statistic is selected in
+  the part between the ones already placed (the lower middle of an even row
+  is the maximum of the left part). Selected values are exact, so the
+  median, MAD and IQR are bit-identical to the numpy engine's.
+* The median is that of np.median (the two middle values averaged in
+  float64); the MAD is ``MAD_TO_STD`` times the median of ``|x - c|``
+  (deviations in the work dtype); the IQR is
+  :func:`sknorm._semantics.iqr_from_sorted` on the "linear" order statistics
+  of the data itself, over ``IQR_TO_STD``; the mean is the corrected
+  two-pass mean of :mod:`sknorm._numba`.
+
+Rows the kernel does not compute (a NaN or inf, a robust scale of 0 on a
+row that is not constant, tiny scales or deviations, results or ``1 / den``
+not finite) are left unwritten and flagged; the engine redoes them by
+:func:`sknorm._semantics.normalize_rows`, the reference rule.
+"""
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from . import _config
+from ._numba import (
+    _PARALLEL_LOCK,
+    moments,  # noqa: F401 - the affine fit calls kernels.moments
+)
+from ._row_stats import BLOCK
+from ._semantics import IQR_TO_STD, MAD_TO_STD, iqr_from_sorted, small_sum_of_squares
+
+_REASSOC = {"reassoc"}
+_CENTER = {None: 0, "mean": 1, "median": 2}
+_SCALE = {None: 0, "std": 1, "mad": 2, "iqr": 3}
+
+# The shared formula itself, compiled (plain arithmetic on floats).
+_iqr_from_sorted = njit(cache=True, nogil=True)(iqr_from_sorted)
+
+#: Below this many values, a range is finished by insertion sort.
+_SMALL = 16
+
+
+# -- selection ----------------------------------------------------------------
+@njit(cache=True, nogil=True)
+def _insertion(t, lo, hi):
+    for i in range(lo + 1, hi):
+        v = t[i]
+        j = i - 1
+        while j >= lo and t[j] > v:
+            t[j + 1] = t[j]
+            j -= 1
+        t[j + 1] = v
+
+
+@njit(cache=True, nogil=True)
+def _sift(t, lo, i, n):
+    v = t[lo + i]
+    while True:
+        c = 2 * i + 1
+        if c >= n:
+            break
+        if c + 1 < n and t[lo + c + 1] > t[lo + c]:
+            c += 1
+        if not t[lo + c] > v:
+            break
+        t[lo + i] = t[lo + c]
+        i = c
+    t[lo + i] = v
+
+
+@njit(cache=True, nogil=True)
+def _heapsort(t, lo, hi):
+    """Sort ``t[lo:hi]`` (the O(n log n) fallback of :func:`_select`)."""
+    n = hi - lo
+    for i in range(n // 2 - 1, -1, -1):
+        _sift(t, lo, i, n)
+    for end in range(n - 1, 0, -1):
+        v = t[lo]
+        t[lo] = t[lo + end]
+        t[lo + end] = v
+        _sift(t, lo, 0, end)
+
+
+@njit(cache=True, nogil=True)
+def _select(t, lo, hi, k):
+    """Reorder ``t[lo:hi]`` so that ``t[k]`` is in its sorted place, with
+    nothing larger before it and nothing smaller after it."""
+    rounds = 4
+    size = hi - lo
+    while size > 1:
+        rounds += 2
+        size >>= 1
+    while hi - lo > _SMALL:
+        if rounds == 0:
+            # Too many poor pivots (adversarial input): O(n log n).
+            _heapsort(t, lo, hi)
+            return
+        rounds -= 1
+        # Median of three (branch-free) as the pivot, placed at t[lo].
+        mid = (lo + hi) >> 1
+        a = t[lo]
+        b = t[mid]
+        c = t[hi - 1]
+        lo2 = min(a, b)
+        hi2 = max(a, b)
+        p = max(lo2, min(hi2, c))
+        t[mid] = min(lo2, c)
+        t[hi - 1] = max(hi2, c)
+        t[lo] = p
+        # Branch-free Lomuto: the values below p gather at t[lo + 1:i].
+        i = lo + 1
+        eq = 0
+        for j in range(lo + 1, hi):
+            v = t[j]
+            t[j] = t[i]
+            t[i] = v
+            i += 1 if v < p else 0
+            eq += 1 if v == p else 0
+        piv = i - 1
+        t[lo] = t[piv]
+        t[piv] = p
+        if k < piv:
+            hi = piv
+        elif k > piv:
+            lo = piv + 1
+            if eq:
+                # Ties with the pivot (all values right of it are >= p):
+                # gather them next to it, or tied rows would take n rounds.
+                i = lo
+                for j in range(lo, hi):
+                    v = t[j]
+                    t[j] = t[i]
+                    t[i] = v
+                    i += 1 if v == p else 0
+                if k < i:
+                    return
+                lo = i
+        else:
+            return
+    _insertion(t, lo, hi)
+
+
+@njit(cache=True, nogil=True)
+def _stat(t, n, k, fixed, nf):
+    """The ``k``-th smallest of ``t[:n]``, given the positions ``fixed[:nf]``
+    already selected (each splits the row); returns it and the new ``nf``."""
+    lo = 0
+    hi = n
+    for q in range(nf):
+        f = fixed[q]
+        if f == k:
+            return t[k], nf
+        if f < k:
+            lo = max(lo, f + 1)
+        else:
+            hi = min(hi, f)
+    if k == lo or k == hi - 1:
+        # The smallest (largest) of the part: one scan.
+        best = k
+        if k == lo:
+            for j in range(lo + 1, hi):
+                if t[j] < t[best]:
+                    best = j
+        else:
+            for j in range(lo, hi - 1):
+                if t[j] > t[best]:
+                    best = j
+        v = t[best]
+        t[best] = t[k]
+        t[k] = v
+    else:
+        _select(t, lo, hi, k)
+    fixed[nf] = k
+    return t[k], nf + 1
+
+
+@njit(cache=True, nogil=True)
+def _median(t, n, fixed, nf):
+    """np.median of ``t[:n]`` (float64), as ``_row_stats._median_sorted``."""
+    h = n // 2
+    b, nf = _stat(t, n, h, fixed, nf)
+    if n % 2:
+        return np.float64(b), nf
+    a, nf = _stat(t, n, h - 1, fixed, nf)
+    return (np.float64(a) + np.float64(b)) / 2, nf
+
+
+@njit(cache=True, nogil=True)
+def _iqr(t, n, fixed, nf):
+    """IQR of ``t[:n]`` as ``_row_stats._iqr_sorted`` (np.percentile "linear")."""
+    last = n - 1
+    h75 = 0.75 * last
+    lo75 = int(np.floor(h75))
+    a75, nf = _stat(t, n, lo75, fixed, nf)
+    b75, nf = _stat(t, n, min(lo75 + 1, last), fixed, nf)
+    h25 = 0.25 * last
+    lo25 = int(np.floor(h25))
+    a25, nf = _stat(t, n, lo25, fixed, nf)
+    b25, nf = _stat(t, n, min(lo25 + 1, last), fixed, nf)
+    iqr = _iqr_from_sorted(
+        np.float64(a25), np.float64(b25), h25 - lo25,
+        np.float64(a75), np.float64(b75), h75 - lo75,
+    )  # fmt: skip
+    return iqr, nf
+
+
+# -- row sums (vectorized: reassociated additions only) -------------------------
+@njit(fastmath=_REASSOC, cache=True, nogil=True)
+def _load(xs, t, m):
+    """Copy ``xs`` into ``t`` (its dtype); whether every value is finite."""
+    acc = 0.0
+    for j in range(m):
+        v = xs[j]
+        t[j] = v
+        acc += v - v  # NaN for a NaN or an inf
+    return acc == 0
+
+
+@njit(fastmath=_REASSOC, cache=True, nogil=True)
+def _sum(t, m):
+    s = 0.0
+    for lo in range(0, m, BLOCK):
+        b = 0.0
+        for j in range(lo, min(m, lo + BLOCK)):
+            b += t[j]
+        s += b
+    return s
+
+
+@njit(fastmath=_REASSOC, cache=True, nogil=True)
+def _sum_dev(t, m, d):
+    """Sum of ``t - d`` (each difference in the dtype) in float64."""
+    s = 0.0
+    for lo in range(0, m, BLOCK):
+        b = 0.0
+        for j in range(lo, min(m, lo + BLOCK)):
+            b += np.float64(t[j] - d)
+        s += b
+    return s
+
+
+@njit(fastmath=_REASSOC, cache=True, nogil=True)
+def _sum_sq_dev(t, m, d):
+    """Sum of squares of ``t - d`` (each difference in the dtype) in float64."""
+    s = 0.0
+    for lo in range(0, m, BLOCK):
+        b = 0.0
+        for j in range(lo, min(m, lo + BLOCK)):
+            v = np.float64(t[j] - d)
+            b += v * v
+        s += b
+    return s
+
+
+@njit(cache=True, nogil=True)
+def _abs_dev(xs, u, m, d, d2):
+    """``u = |(xs - d) - d2|`` in ``u``'s dtype; the smallest and largest
+    deviation (float64)."""
+    typ = u.dtype.type
+    lo = hi = (typ(xs[0]) - d) - d2
+    for j in range(m):
+        v = (typ(xs[j]) - d) - d2
+        u[j] = abs(v)
+        lo = min(lo, v)
+        hi = max(hi, v)
+    return np.float64(lo), np.float64(hi)
+
+
+@njit(cache=True, nogil=True)
+def _dev_range(xs, m, d, d2, t):
+    """The smallest and largest ``(xs - d) - d2`` (in ``t``'s dtype), float64."""
+    typ = t.dtype.type
+    lo = hi = (typ(xs[0]) - d) - d2
+    for j in range(1, m):
+        v = (typ(xs[j]) - d) - d2
+        lo = min(lo, v)
+        hi = max(hi, v)
+    return np.float64(lo), np.float64(hi)
+
+
+# -- the row kernel -------------------------------------------------------------
+@njit(cache=True, nogil=True)
+def _rows(
+    X, Z, lo, hi, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
+    gain, bias, center, scale, eps, ss_small, den_min, W, C, S, bad, t, u, fixed,
+):  # fmt: skip
+    """Normalize rows ``lo:hi``; ``t``, ``u``: scratch rows in ``W``'s dtype
+    (``X``'s, or float64 for float32 data with an affine map)."""
+    typ = W.dtype.type
+    sqrt_eps = np.sqrt(eps)
+    affine = gain.shape[0] > 0
+    n_groups = in_lo.shape[0]
+    for row in range(lo, hi):
+        x = X[row]
+        z = Z[row]
+        for g in range(n_groups):
+            a = in_lo[g]
+            m = in_hi[g] - a
+            xs = x[a : a + m]
+            if m == 0 or not _load(xs, t, m):
+                bad[row, g] = True  # NaN or inf: the shared rule
+                continue
+            nf = 0
+            d = typ(0)
+            d2 = typ(0)
+            c = 0.0
+            if center == 2:
+                c, nf = _median(t, m, fixed, nf)
+                d = typ(c)
+            elif center == 1:
+                # The corrected two-pass mean, as sknorm._numba.
+                d = typ(_sum(t, m) / m)
+                delta2 = _sum_dev(t, m, d) / m
+                d2 = typ(delta2)
+                c = np.float64(d) + delta2
+            if not np.isfinite(c):
+                bad[row, g] = True
+                continue
+            s = 0.0
+            r = typ(1)
+            if scale:
+                if scale == 1:
+                    ss = _sum_sq_dev(t, m, d)
+                    s = np.sqrt(ss / m)
+                    lo_d, hi_d = _dev_range(xs, m, d, d2, t)
+                    mx = max(-lo_d, hi_d)
+                    fail = ss < ss_small and mx > 0
+                else:
+                    if scale == 2:
+                        lo_d, hi_d = _abs_dev(xs, u, m, d, d2)
+                        mad, _ = _median(u, m, fixed, 0)
+                        s = MAD_TO_STD * mad
+                    else:
+                        iqr, nf = _iqr(t, m, fixed, nf)
+                        s = iqr / IQR_TO_STD
+                        lo_d, hi_d = _dev_range(xs, m, d, d2, t)
+                    mx = max(-lo_d, hi_d)
+                    # A zero scale on a row that is not constant (the shared
+                    # fallback), or tiny deviations (digits lost): slow path.
+                    fail = (s == 0 and hi_d > lo_d) or 0 < s < ss_small
+                    fail = fail or 0 < mx < ss_small
+                if fail or not (np.isfinite(s) and np.isfinite(mx)):
+                    bad[row, g] = True
+                    continue
+                # sknorm._semantics.denominator
+                if 1e-150 < s < 1e150:
+                    den = np.sqrt(s * s + eps)
+                else:
+                    den = np.hypot(s, sqrt_eps)
+                if den == 0:
+                    den = 1.0
+                if den < den_min:  # 1 / den beyond the dtype's range
+                    bad[row, g] = True
+                    continue
+                r = typ(1.0 / den)
+                S[row, g] = s
+            C[row, g] = c
+            o = out_lo[g]
+            zs = z[o : o + m]
+            if affine:
+                gs = gain[a : a + m]
+                bs = bias[a : a + m]
+                for j in range(m):
+                    zs[j] = (((typ(xs[j]) - d) - d2) * r) * gs[j] + bs[j]
+            else:
+                for j in range(m):
+                    zs[j] = ((typ(xs[j]) - d) - d2) * r
+            if stat_c[g] >= 0:
+                z[stat_c[g]] = c
+            if scale and stat_s[g] >= 0:
+                z[stat_s[g]] = s
+        if other.shape[0] or rest_in.shape[0]:
+            for k in range(other.shape[0]):
+                if np.isinf(x[other[k]]):
+                    bad[row, n_groups] = True
+            for k in range(rest_in.shape[0]):
+                z[rest_out[k]] = x[rest_in[k]]
+
+
+@njit(cache=True, nogil=True)
+def _rows_serial(
+    X, Z, step, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
+    gain, bias, center, scale, eps, ss_small, den_min, W, C, S, bad, width,
+):  # fmt: skip
+    n = X.shape[0]
+    t = np.empty(width, dtype=W.dtype)
+    u = np.empty(width, dtype=W.dtype)
+    fixed = np.empty(8, dtype=np.int64)
+    for lo in range(0, n, step):
+        _rows(
+            X, Z, lo, min(n, lo + step), in_lo, in_hi, out_lo, stat_c, stat_s,
+            other, rest_in, rest_out, gain, bias, center, scale, eps, ss_small,
+            den_min, W, C, S, bad, t, u, fixed,
+        )  # fmt: skip
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _rows_parallel(
+    X, Z, step, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
+    gain, bias, center, scale, eps, ss_small, den_min, W, C, S, bad, width, n_tasks,
+):  # fmt: skip
+    # A few tasks per thread, each with its own scratch, working through
+    # consecutive chunks of rows (as sknorm._numba).
+    n = X.shape[0]
+    n_chunks = (n + step - 1) // step
+    for k in prange(n_tasks):
+        t = np.empty(width, dtype=W.dtype)
+        u = np.empty(width, dtype=W.dtype)
+        fixed = np.empty(8, dtype=np.int64)
+        for ch in range(k * n_chunks // n_tasks, (k + 1) * n_chunks // n_tasks):
+            _rows(
+                X, Z, ch * step, min(n, (ch + 1) * step), in_lo, in_hi, out_lo,
+                stat_c, stat_s, other, rest_in, rest_out, gain, bias, center,
+                scale, eps, ss_small, den_min, W, C, S, bad, t, u, fixed,
+            )  # fmt: skip
+
+
+def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads):
+    """Normalize C-contiguous ``X`` into C-contiguous ``Z`` (may be ``X``).
+
+    The contract of :func:`sknorm._numba.normalize`: ``layout`` holds int64
+    arrays ``in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in,
+    rest_out``; ``gain``/``bias`` are float64 arrays (empty: no affine map).
+    Returns ``(C, S, bad)``: ``bad[i, g]`` flags a row group left unwritten
+    for the slow path, ``bad[i, -1]`` an inf in a column of no group.
+    """
+    n = X.shape[0]
+    n_groups = layout[0].shape[0]
+    C = np.empty((n, n_groups))
+    S = np.zeros((n, n_groups))
+    bad = np.zeros((n, n_groups + 1), dtype=np.bool_)
+    widths = layout[1] - layout[0]
+    width = max(1, int(widths.max())) if widths.size else 1
+    # Float32 data with an affine map: normalized and mapped in float64.
+    W = np.empty(0, np.float64 if gain.size else X.dtype)
+    ss_small = small_sum_of_squares(W.dtype)
+    # Where 1 / den is beyond the dtype's range the numpy engine divides.
+    den_min = 4 / float(np.finfo(W.dtype).max)
+    args = (*layout, gain, bias, _CENTER[center], _SCALE[scale], float(eps))
+    args = (*args, ss_small, den_min, W, C, S, bad, width)
+    n_threads = min(n_threads, numba.config.NUMBA_NUM_THREADS)
+    # Rows per parallel task: about 256 KiB of input.
+    step = max(1, 2**18 // max(1, X.shape[1] * X.itemsize))
+    # In a child forked after the parallel kernel ran, only the serial one
+    # is safe (see sknorm._config).
+    parallel = n_threads > 1 and n > step and _config.numba_parallel_allowed()
+    if parallel and _PARALLEL_LOCK.acquire(blocking=False):
+        # One parallel launch at a time, shared with sknorm._numba.
+        try:
+            _config.numba_parallel_ran()
+            old = numba.get_num_threads()
+            numba.set_num_threads(n_threads)
+            try:
+                n_tasks = min(-(-n // step), 4 * n_threads)
+                _rows_parallel(X, Z, step, *args, n_tasks)
+            finally:
+                numba.set_num_threads(old)
+        finally:
+            _PARALLEL_LOCK.release()
+    else:
+        _rows_serial(X, Z, step, *args)
+    return C, S, bad
