@@ -49,7 +49,7 @@ _SCALE = {None: 0, "std": 1, "mad": 2, "iqr": 3}
 _iqr_from_sorted = njit(cache=True, nogil=True)(iqr_from_sorted)
 
 #: Below this many values, a range is finished by insertion sort.
-_SMALL = 16
+_SMALL = 4
 
 
 # -- selection ----------------------------------------------------------------
@@ -121,23 +121,23 @@ def _select(t, lo, hi, k):
         t[lo] = p
         # Branch-free Lomuto: the values below p gather at t[lo + 1:i].
         i = lo + 1
-        eq = 0
         for j in range(lo + 1, hi):
             v = t[j]
             t[j] = t[i]
             t[i] = v
             i += 1 if v < p else 0
-            eq += 1 if v == p else 0
         piv = i - 1
         t[lo] = t[piv]
         t[piv] = p
+        low = piv - lo < (hi - lo) >> 3
         if k < piv:
             hi = piv
         elif k > piv:
             lo = piv + 1
-            if eq:
-                # Ties with the pivot (all values right of it are >= p):
-                # gather them next to it, or tied rows would take n rounds.
+            if low:
+                # A pivot near the bottom: maybe ties (all values right of it
+                # are >= p). Gather them next to it, or a row of ties would
+                # take a round per value.
                 i = lo
                 for j in range(lo, hi):
                     v = t[j]
