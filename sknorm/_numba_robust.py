@@ -29,6 +29,8 @@ not finite) are left unwritten and flagged; the engine redoes them by
 :func:`sknorm._semantics.normalize_rows`, the reference rule.
 """
 
+import functools
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -290,17 +292,67 @@ def _dev_range(xs, m, d, d2, t):
     return np.float64(lo), np.float64(hi)
 
 
-# -- the row kernel -------------------------------------------------------------
+# -- the row kernels ------------------------------------------------------------
+@njit(cache=True, nogil=True)
+def _denominator(scale, s, ss, lo_d, hi_d, eps, ss_small, den_min):
+    """``sknorm._semantics.denominator(s, eps)`` of a row, or 0 for a row
+    left to the shared rule. ``lo_d``, ``hi_d``: its smallest and largest
+    deviation; ``ss``: its sum of squares (``scale="std"``)."""
+    mx = max(-lo_d, hi_d)
+    if scale == 1:
+        fail = ss < ss_small and mx > 0
+    else:
+        # A zero scale on a row that is not constant (the shared fallback),
+        # or tiny deviations (digits lost).
+        fail = (s == 0 and hi_d > lo_d) or 0 < s < ss_small or 0 < mx < ss_small
+    if fail or not (np.isfinite(s) and np.isfinite(mx)):
+        return 0.0
+    if 1e-150 < s < 1e150:
+        den = np.sqrt(s * s + eps)
+    else:
+        den = np.hypot(s, np.sqrt(eps))
+    if den == 0:
+        den = 1.0
+    if den < den_min:  # 1 / den beyond the dtype's range: the shared rule
+        return 0.0
+    return den
+
+
+@njit(cache=True, nogil=True)
+def _write(xs, z, o, m, d, d2, r, gs, bs, affine):
+    """``z[o:o + m] = ((xs - d) - d2) * r`` (then ``* gs + bs``) in the work
+    dtype (``d``'s: float32 ``xs`` minus float64 ``d`` is float64); the
+    assignment rounds to ``z``'s."""
+    zs = z[o : o + m]
+    if affine:
+        for j in range(m):
+            zs[j] = (((xs[j] - d) - d2) * r) * gs[j] + bs[j]
+    else:
+        for j in range(m):
+            zs[j] = ((xs[j] - d) - d2) * r
+
+
+@njit(cache=True, nogil=True)
+def _rest(x, z, row, other, rest_in, rest_out, bad, n_groups):
+    """Passthrough columns, and an inf in a column of no group."""
+    for k in range(other.shape[0]):
+        if np.isinf(x[other[k]]):
+            bad[row, n_groups] = True
+    for k in range(rest_in.shape[0]):
+        z[rest_out[k]] = x[rest_in[k]]
+
+
 @njit(cache=True, nogil=True)
 def _rows(
     X, Z, lo, hi, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
     gain, bias, center, scale, eps, ss_small, den_min, W, C, S, bad, t, u, fixed,
 ):  # fmt: skip
-    """Normalize rows ``lo:hi``; ``t``, ``u``: scratch rows in ``W``'s dtype
-    (``X``'s, or float64 for float32 data with an affine map)."""
+    """Normalize rows ``lo:hi`` one at a time (selection in ``t``, ``u``:
+    scratch rows in ``W``'s dtype: ``X``'s, or float64 for float32 data with
+    an affine map)."""
     typ = W.dtype.type
-    sqrt_eps = np.sqrt(eps)
     affine = gain.shape[0] > 0
+    keep = C.shape[0] > 0  # the statistics are wanted
     n_groups = in_lo.shape[0]
     for row in range(lo, hi):
         x = X[row]
@@ -331,103 +383,350 @@ def _rows(
             s = 0.0
             r = typ(1)
             if scale:
+                ss = 0.0
                 if scale == 1:
                     ss = _sum_sq_dev(t, m, d)
                     s = np.sqrt(ss / m)
                     lo_d, hi_d = _dev_range(xs, m, d, d2, t)
-                    mx = max(-lo_d, hi_d)
-                    fail = ss < ss_small and mx > 0
+                elif scale == 2:
+                    lo_d, hi_d = _abs_dev(xs, u, m, d, d2)
+                    mad, _ = _median(u, m, fixed, 0)
+                    s = MAD_TO_STD * mad
                 else:
-                    if scale == 2:
-                        lo_d, hi_d = _abs_dev(xs, u, m, d, d2)
-                        mad, _ = _median(u, m, fixed, 0)
-                        s = MAD_TO_STD * mad
-                    else:
-                        iqr, nf = _iqr(t, m, fixed, nf)
-                        s = iqr / IQR_TO_STD
-                        lo_d, hi_d = _dev_range(xs, m, d, d2, t)
-                    mx = max(-lo_d, hi_d)
-                    # A zero scale on a row that is not constant (the shared
-                    # fallback), or tiny deviations (digits lost): slow path.
-                    fail = (s == 0 and hi_d > lo_d) or 0 < s < ss_small
-                    fail = fail or 0 < mx < ss_small
-                if fail or not (np.isfinite(s) and np.isfinite(mx)):
-                    bad[row, g] = True
-                    continue
-                # sknorm._semantics.denominator
-                if 1e-150 < s < 1e150:
-                    den = np.sqrt(s * s + eps)
-                else:
-                    den = np.hypot(s, sqrt_eps)
+                    iqr, nf = _iqr(t, m, fixed, nf)
+                    s = iqr / IQR_TO_STD
+                    lo_d, hi_d = _dev_range(xs, m, d, d2, t)
+                den = _denominator(scale, s, ss, lo_d, hi_d, eps, ss_small, den_min)
                 if den == 0:
-                    den = 1.0
-                if den < den_min:  # 1 / den beyond the dtype's range
                     bad[row, g] = True
                     continue
                 r = typ(1.0 / den)
-                S[row, g] = s
-            C[row, g] = c
-            o = out_lo[g]
-            zs = z[o : o + m]
-            if affine:
-                gs = gain[a : a + m]
-                bs = bias[a : a + m]
-                for j in range(m):
-                    zs[j] = (((typ(xs[j]) - d) - d2) * r) * gs[j] + bs[j]
-            else:
-                for j in range(m):
-                    zs[j] = ((typ(xs[j]) - d) - d2) * r
+                if keep:
+                    S[row, g] = s
+            if keep:
+                C[row, g] = c
+            gs = gain[a : a + m] if affine else gain
+            bs = bias[a : a + m] if affine else bias
+            _write(xs, z, out_lo[g], m, d, d2, r, gs, bs, affine)
             if stat_c[g] >= 0:
                 z[stat_c[g]] = c
             if scale and stat_s[g] >= 0:
                 z[stat_s[g]] = s
         if other.shape[0] or rest_in.shape[0]:
-            for k in range(other.shape[0]):
-                if np.isinf(x[other[k]]):
-                    bad[row, n_groups] = True
-            for k in range(rest_in.shape[0]):
-                z[rest_out[k]] = x[rest_in[k]]
+            _rest(x, z, row, other, rest_in, rest_out, bad, n_groups)
+
+
+# -- narrow groups: sorting networks across rows ----------------------------------
+#: Groups of at most this many columns use the network kernel below.
+NET_MAX = 64
+#: Values per block of rows of the network kernel (its transposed copy).
+NET_BLOCK = 4096
+
+
+def _batcher(n):
+    """Comparators ``(a, b)``, ``a < b``, of Batcher's odd-even merge sort on
+    ``n`` wires (the network for the next power of two, without comparators
+    that touch a wire >= n: padding wires would hold +inf, which never moves
+    to a lower wire)."""
+    size = 1
+    while size < n:
+        size *= 2
+    out = []
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        if i + j + k < n:
+                            out.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _network(n, positions):
+    """The comparators of :func:`_batcher` that the values at ``positions``
+    of the sorted row depend on, as two int64 arrays."""
+    need = set(positions)
+    keep = []
+    for a, b in reversed(_batcher(n)):
+        if a in need or b in need:
+            keep.append((a, b))
+            need.update((a, b))
+    keep.reverse()
+    ca = np.array([a for a, _ in keep], dtype=np.int64)
+    cb = np.array([b for _, b in keep], dtype=np.int64)
+    return ca, cb
+
+
+def _positions(m, center, scale):
+    """Sorted positions the network must place: the median's, the
+    quartiles', and the ends (the deviations' range) with a scale."""
+    pos = set()
+    if center == "median":
+        pos.update((m // 2, (m - 1) // 2))
+    if scale == "iqr":
+        last = m - 1
+        for q in (0.25, 0.75):
+            lo = int(np.floor(q * last))
+            pos.update((lo, min(lo + 1, last)))
+    if scale is not None:
+        pos.update((0, m - 1))
+    return tuple(sorted(pos))
+
+
+@njit(fastmath=_REASSOC, cache=True, nogil=True)
+def _load_t(X, b0, nr, a, m, U, fin):
+    """``U[j, i] = X[b0 + i, a + j]``; ``fin[i]`` is 0 when row i is finite."""
+    for i in range(nr):
+        fin[i] = 0.0
+    for j in range(m):
+        uj = U[j]
+        for i in range(nr):
+            v = X[b0 + i, a + j]
+            uj[i] = v
+            fin[i] += v - v  # NaN for a NaN or an inf
 
 
 @njit(cache=True, nogil=True)
-def _rows_serial(
-    X, Z, step, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
-    gain, bias, center, scale, eps, ss_small, den_min, W, C, S, bad, width,
+def _sort_net(U, ca, cb, nr):
+    """Apply the comparators to the columns of ``U`` (vectorized over rows)."""
+    for q in range(ca.shape[0]):
+        ua = U[ca[q]]
+        ub = U[cb[q]]
+        for i in range(nr):
+            x = ua[i]
+            y = ub[i]
+            lt = y < x
+            ua[i] = y if lt else x
+            ub[i] = x if lt else y
+
+
+@njit(fastmath=_REASSOC, cache=True, nogil=True)
+def _sum_sq_t(U, m, nr, cd, out):
+    """``out[i]``: sum of squares of ``U[:, i] - cd[i]`` in float64."""
+    for i in range(nr):
+        out[i] = 0.0
+    for j in range(m):
+        uj = U[j]
+        for i in range(nr):
+            v = np.float64(uj[i] - cd[i])
+            out[i] += v * v
+
+
+@njit(fastmath=_REASSOC, cache=True, nogil=True)
+def _mean_t(U, m, nr, cd, d2a, cv, s1):
+    """The corrected two-pass mean of each column of ``U`` (as :func:`_rows`):
+    ``cd`` the rounded mean, ``d2a`` the residuals' mean, ``cv`` the center."""
+    for i in range(nr):
+        s1[i] = 0.0
+    for j in range(m):
+        uj = U[j]
+        for i in range(nr):
+            s1[i] += np.float64(uj[i])
+    for i in range(nr):
+        cd[i] = s1[i] / m  # rounded to the work dtype
+        s1[i] = 0.0
+    for j in range(m):
+        uj = U[j]
+        for i in range(nr):
+            s1[i] += np.float64(uj[i] - cd[i])
+    for i in range(nr):
+        delta2 = s1[i] / m
+        d2a[i] = delta2
+        cv[i] = np.float64(cd[i]) + delta2
+
+
+@njit(cache=True, nogil=True)
+def _abs_dev_t(U, V, m, nr, cd, d2a):
+    for j in range(m):
+        uj = U[j]
+        vj = V[j]
+        for i in range(nr):
+            vj[i] = abs((uj[i] - cd[i]) - d2a[i])
+
+
+@njit(cache=True, nogil=True)
+def _median_col(U, m, i):
+    h = m // 2
+    if m % 2:
+        return np.float64(U[h, i])
+    return (np.float64(U[h - 1, i]) + np.float64(U[h, i])) / 2
+
+
+@njit(cache=True, nogil=True)
+def _rows_net(
+    X, Z, lo, hi, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
+    gain, bias, center, scale, eps, ss_small, den_min, W, C, S, bad,
+    ca1, cb1, ca2, cb2, U, V, fin, cd, d2a, cv, sq,
 ):  # fmt: skip
-    n = X.shape[0]
+    """Normalize rows ``lo:hi`` of groups of one width ``m <= NET_MAX``, a
+    block of rows at a time: each group is copied transposed into ``U``
+    (m, rows) and the comparators ``ca1, cb1`` place the order statistics
+    needed, for all rows of the block at once (vectorized, branch-free);
+    ``ca2, cb2`` do the same for the absolute deviations in ``V`` (MAD)."""
+    typ = W.dtype.type
+    affine = gain.shape[0] > 0
+    keep = C.shape[0] > 0  # the statistics are wanted
+    n_groups = in_lo.shape[0]
+    R = U.shape[1]
+    m = in_hi[0] - in_lo[0]
+    last = m - 1
+    h25 = 0.25 * last
+    lo25 = int(np.floor(h25))
+    hi25 = min(lo25 + 1, last)
+    h75 = 0.75 * last
+    lo75 = int(np.floor(h75))
+    hi75 = min(lo75 + 1, last)
+    for b0 in range(lo, hi, R):
+        nr = min(R, hi - b0)
+        for g in range(n_groups):
+            a = in_lo[g]
+            _load_t(X, b0, nr, a, m, U, fin)
+            if center == 1:
+                _mean_t(U, m, nr, cd, d2a, cv, sq)
+            _sort_net(U, ca1, cb1, nr)
+            if center != 1:
+                for i in range(nr):
+                    c = _median_col(U, m, i) if center == 2 else 0.0
+                    cv[i] = c
+                    cd[i] = typ(c)
+                    d2a[i] = 0
+            if scale == 2:
+                _abs_dev_t(U, V, m, nr, cd, d2a)
+                _sort_net(V, ca2, cb2, nr)
+            elif scale == 1:
+                _sum_sq_t(U, m, nr, cd, sq)
+            gs = gain[a : a + m] if affine else gain
+            bs = bias[a : a + m] if affine else bias
+            for i in range(nr):
+                row = b0 + i
+                c = cv[i]
+                d = cd[i]
+                d2 = d2a[i]
+                if fin[i] != 0 or not np.isfinite(c):
+                    bad[row, g] = True  # NaN or inf: the shared rule
+                    continue
+                s = 0.0
+                r = typ(1)
+                if scale:
+                    # U's ends are the row's smallest and largest values.
+                    lo_d = np.float64((U[0, i] - d) - d2)
+                    hi_d = np.float64((U[last, i] - d) - d2)
+                    ss = 0.0
+                    if scale == 1:
+                        ss = sq[i]
+                        s = np.sqrt(ss / m)
+                    elif scale == 2:
+                        s = MAD_TO_STD * _median_col(V, m, i)
+                    else:
+                        iqr = _iqr_from_sorted(
+                            np.float64(U[lo25, i]), np.float64(U[hi25, i]),
+                            h25 - lo25, np.float64(U[lo75, i]),
+                            np.float64(U[hi75, i]), h75 - lo75,
+                        )  # fmt: skip
+                        s = iqr / IQR_TO_STD
+                    den = _denominator(scale, s, ss, lo_d, hi_d, eps, ss_small, den_min)
+                    if den == 0:
+                        bad[row, g] = True
+                        continue
+                    r = typ(1.0 / den)
+                    if keep:
+                        S[row, g] = s
+                if keep:
+                    C[row, g] = c
+                z = Z[row]
+                _write(X[row, a : a + m], z, out_lo[g], m, d, d2, r, gs, bs, affine)
+                if stat_c[g] >= 0:
+                    z[stat_c[g]] = c
+                if scale and stat_s[g] >= 0:
+                    z[stat_s[g]] = s
+        if other.shape[0] or rest_in.shape[0]:
+            for row in range(b0, b0 + nr):
+                _rest(X[row], Z[row], row, other, rest_in, rest_out, bad, n_groups)
+
+
+@njit(cache=True, nogil=True)
+def _chunk(X, Z, lo, hi, layout, opts, W, C, S, bad, nets, scratch):
+    if scratch[3].shape[0]:  # the network kernel's block
+        _rows_net(X, Z, lo, hi, *layout, *opts, W, C, S, bad, *nets, *scratch[3:])
+    else:
+        _rows(X, Z, lo, hi, *layout, *opts, W, C, S, bad, *scratch[:3])
+
+
+@njit(cache=True, nogil=True)
+def _scratch(W, width, net_rows, net_m, mad):
+    """Per-task scratch: rows for selection, or blocks for the networks."""
     t = np.empty(width, dtype=W.dtype)
     u = np.empty(width, dtype=W.dtype)
     fixed = np.empty(8, dtype=np.int64)
+    U = np.empty((net_m, net_rows), dtype=W.dtype)
+    V = np.empty((net_m if mad else 0, net_rows), dtype=W.dtype)
+    fin = np.empty(net_rows)
+    cd = np.empty(net_rows, dtype=W.dtype)
+    d2a = np.empty(net_rows, dtype=W.dtype)
+    cv = np.empty(net_rows)
+    sq = np.empty(net_rows)
+    return t, u, fixed, U, V, fin, cd, d2a, cv, sq
+
+
+@njit(cache=True, nogil=True)
+def _rows_serial(X, Z, step, layout, opts, W, C, S, bad, nets, sizes):
+    n = X.shape[0]
+    scratch = _scratch(W, *sizes)
     for lo in range(0, n, step):
-        _rows(
-            X, Z, lo, min(n, lo + step), in_lo, in_hi, out_lo, stat_c, stat_s,
-            other, rest_in, rest_out, gain, bias, center, scale, eps, ss_small,
-            den_min, W, C, S, bad, t, u, fixed,
-        )  # fmt: skip
+        _chunk(X, Z, lo, min(n, lo + step), layout, opts, W, C, S, bad, nets, scratch)
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _rows_parallel(
-    X, Z, step, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
-    gain, bias, center, scale, eps, ss_small, den_min, W, C, S, bad, width, n_tasks,
-):  # fmt: skip
+def _rows_parallel(X, Z, step, layout, opts, W, C, S, bad, nets, sizes, n_tasks):
     # A few tasks per thread, each with its own scratch, working through
     # consecutive chunks of rows (as sknorm._numba).
     n = X.shape[0]
     n_chunks = (n + step - 1) // step
     for k in prange(n_tasks):
-        t = np.empty(width, dtype=W.dtype)
-        u = np.empty(width, dtype=W.dtype)
-        fixed = np.empty(8, dtype=np.int64)
+        scratch = _scratch(W, *sizes)
         for ch in range(k * n_chunks // n_tasks, (k + 1) * n_chunks // n_tasks):
-            _rows(
-                X, Z, ch * step, min(n, (ch + 1) * step), in_lo, in_hi, out_lo,
-                stat_c, stat_s, other, rest_in, rest_out, gain, bias, center,
-                scale, eps, ss_small, den_min, W, C, S, bad, t, u, fixed,
+            _chunk(
+                X, Z, ch * step, min(n, (ch + 1) * step), layout, opts, W, C, S,
+                bad, nets, scratch,
             )  # fmt: skip
 
 
-def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads):
+def _net_width(widths):
+    """The groups' common width if the network kernel takes them, else 0."""
+    if not widths.size:
+        return 0
+    m = int(widths[0])
+    if not 1 < m <= NET_MAX or (widths != m).any():
+        return 0
+    return m
+
+
+#: Wider rows than this are selected faster here than numpy sorts them.
+ROW_MIN = 256
+
+
+def applies(layout, center, scale):
+    """Whether these kernels beat the numpy engine on this layout (groups of
+    contiguous columns). Measured on x86-64 with AVX-512 (numpy >= 2 sorts
+    rows of up to 256 float64 in SIMD registers): the networks win for
+    ``scale`` "mad"/"iqr" on groups of one width up to :data:`NET_MAX`;
+    selection wins on rows wider than :data:`ROW_MIN` (numpy's sort turns
+    O(n log n) there); numpy's sort wins in between, and for the median
+    alone (with "std" or no scale) up to ROW_MIN."""
+    widths = np.array([c.stop - c.start for c in layout.in_cols])
+    if not widths.size:
+        return False
+    if widths.min() > ROW_MIN:
+        return True
+    return scale in ("mad", "iqr") and _net_width(widths) > 0
+
+
+def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads, stats=True):
     """Normalize C-contiguous ``X`` into C-contiguous ``Z`` (may be ``X``).
 
     The contract of :func:`sknorm._numba.normalize`: ``layout`` holds int64
@@ -435,11 +734,14 @@ def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads):
     rest_out``; ``gain``/``bias`` are float64 arrays (empty: no affine map).
     Returns ``(C, S, bad)``: ``bad[i, g]`` flags a row group left unwritten
     for the slow path, ``bad[i, -1]`` an inf in a column of no group.
+    Without ``stats``, ``C`` and ``S`` are neither allocated nor filled, and
+    are None.
     """
     n = X.shape[0]
     n_groups = layout[0].shape[0]
-    C = np.empty((n, n_groups))
-    S = np.zeros((n, n_groups))
+    rows = n if stats else 0
+    C = np.empty((rows, n_groups))
+    S = np.zeros((rows, n_groups))
     bad = np.zeros((n, n_groups + 1), dtype=np.bool_)
     widths = layout[1] - layout[0]
     width = max(1, int(widths.max())) if widths.size else 1
@@ -448,14 +750,27 @@ def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads):
     ss_small = small_sum_of_squares(W.dtype)
     # Where 1 / den is beyond the dtype's range the numpy engine divides.
     den_min = 4 / float(np.finfo(W.dtype).max)
-    args = (*layout, gain, bias, _CENTER[center], _SCALE[scale], float(eps))
-    args = (*args, ss_small, den_min, W, C, S, bad, width)
+    opts = (gain, bias, _CENTER[center], _SCALE[scale], float(eps), ss_small, den_min)
+    m = _net_width(widths)
+    empty = np.empty(0, dtype=np.int64)
+    nets = (empty, empty, empty, empty)
+    sizes = (width, 1, 0, False)
+    if m:
+        ca1, cb1 = _network(m, _positions(m, center, scale))
+        ca2, cb2 = _network(m, _positions(m, "median", None))
+        if scale != "mad":
+            ca2 = cb2 = empty
+        nets = (ca1, cb1, ca2, cb2)
+        # Blocks of rows whose transposed copy stays in L1.
+        sizes = (1, max(16, min(256, NET_BLOCK // m)), m, scale == "mad")
+    layout = tuple(layout)
     n_threads = min(n_threads, numba.config.NUMBA_NUM_THREADS)
     # Rows per parallel task: about 256 KiB of input.
     step = max(1, 2**18 // max(1, X.shape[1] * X.itemsize))
     # In a child forked after the parallel kernel ran, only the serial one
     # is safe (see sknorm._config).
     parallel = n_threads > 1 and n > step and _config.numba_parallel_allowed()
+    args = (layout, opts, W, C, S, bad, nets, sizes)
     if parallel and _PARALLEL_LOCK.acquire(blocking=False):
         # One parallel launch at a time, shared with sknorm._numba.
         try:
@@ -471,4 +786,6 @@ def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads):
             _PARALLEL_LOCK.release()
     else:
         _rows_serial(X, Z, step, *args)
+    if not stats:
+        C = S = None
     return C, S, bad
