@@ -339,7 +339,8 @@ def _numba_kernels(X, Z, layout, center, scale, gain=None):
     if robust:
         from . import _numba_robust
 
-        return _numba_robust
+        # Only on the widths where selection beats numpy's sort.
+        return _numba_robust if _numba_robust.applies(layout, center, scale) else None
     return _numba
 
 
