@@ -420,7 +420,7 @@ def _rows(
 #: Groups of at most this many columns use the network kernel below.
 NET_MAX = 64
 #: Values per block of rows of the network kernel (its transposed copy).
-NET_BLOCK = 4096
+NET_BLOCK = 8192
 
 
 def _batcher(n):
