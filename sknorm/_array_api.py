@@ -237,8 +237,12 @@ class ArrayAPIBackend:
         bias=None,
         keep_stats=False,
         copy=True,
+        stats=True,
     ):
         """Normalize ``X``: returns ``(Y, C, S)`` in its namespace and device.
+
+        (``stats`` is accepted for the engine's signature: the statistics are
+        computed here in any case.)
 
         ``Y`` in the dtype of ``X``; ``C``/``S`` the (n_samples, n_groups)
         statistics in the work dtype (``S`` None without a scale).

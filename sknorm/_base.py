@@ -474,6 +474,7 @@ class _BaseNormalizer(TransformerMixin, BaseEstimator):
             bias=bias,
             keep_stats=self.keep_stats,
             copy=copy,
+            stats=False,
         )
         return Z
 

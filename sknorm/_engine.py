@@ -103,18 +103,20 @@ class NumpyBackend:
         bias=None,
         keep_stats=False,
         copy=True,
+        stats=True,
     ):
         """Normalize ``X`` (validated float array or sparse matrix) by ``spec``.
 
         Returns ``(Y, C, S)``: ``Y`` has the layout's columns; ``C`` and ``S``
         are the (n_samples, n_groups) float64 statistics (``S`` None without
-        a scale). With ``copy=False``, no kept statistics and nothing dropped,
-        dense ``X`` is normalized in place and returned.
+        a scale; both may be None with ``stats=False``, when the caller does
+        not need them). With ``copy=False``, no kept statistics and nothing
+        dropped, dense ``X`` is normalized in place and returned.
         """
         layout = Layout(spec, center, scale, keep_stats)
         if sp.issparse(X):
             return _sparse.transform(X, layout, scale, eps)
-        return _transform_dense(X, layout, center, scale, eps, gain, bias, copy)
+        return _transform_dense(X, layout, center, scale, eps, gain, bias, copy, stats)
 
     def inverse_transform(self, Y, spec, center, scale, eps, *, gain=None, bias=None):
         """Undo :meth:`transform` from its output with kept statistics.
@@ -205,7 +207,7 @@ def _normalize_rows(X, Z, C, S, rows, layout, center, scale, eps, affines):
         check_overflow(Z[rows], Z.dtype)
 
 
-def _transform_dense(X, layout, center, scale, eps, gain, bias, copy):
+def _transform_dense(X, layout, center, scale, eps, gain, bias, copy, stats=True):
     n = X.shape[0]
     if layout.keep_all and not layout.n_stats:
         Z = X if not copy else np.empty(X.shape, dtype=X.dtype)
@@ -215,7 +217,7 @@ def _transform_dense(X, layout, center, scale, eps, gain, bias, copy):
     kernels = _numba_kernels(X, Z, layout, center, scale, gain)
     if kernels is not None:
         C, S = _transform_numba(
-            kernels, X, Z, layout, center, scale, eps, gain, bias, n_threads
+            kernels, X, Z, layout, center, scale, eps, gain, bias, n_threads, stats
         )
         return Z, C, (None if scale is None else S)
     C = np.empty((n, layout.n_groups))
@@ -251,7 +253,9 @@ def _affine_moments_dense(X, w, spec, center, scale, eps):
     def normalized(x):
         z = np.empty(x.shape)
         if kernels is not None:
-            _transform_numba(kernels, x, z, layout, center, scale, eps, None, None, 1)
+            _transform_numba(
+                kernels, x, z, layout, center, scale, eps, None, None, 1, False
+            )
         else:
             C = np.empty((x.shape[0], layout.n_groups))
             S = None if scale is None else np.empty((x.shape[0], layout.n_groups))
@@ -358,14 +362,16 @@ def _import_numba():
     return _NUMBA[0]
 
 
-def _transform_numba(kernels, X, Z, layout, center, scale, eps, gain, bias, n_threads):
+def _transform_numba(
+    kernels, X, Z, layout, center, scale, eps, gain, bias, n_threads, stats=True
+):
     if gain is None:
         g = b = np.empty(0)
     else:
         g = np.asarray(gain, dtype=np.float64)
         b = np.asarray(bias, dtype=np.float64)
     C, S, bad = kernels.normalize(
-        X, Z, layout.numba_arrays(), center, scale, eps, g, b, n_threads
+        X, Z, layout.numba_arrays(), center, scale, eps, g, b, n_threads, stats=stats
     )
     if bad[:, -1].any():
         raise ValueError(INF_MESSAGE)
@@ -376,8 +382,9 @@ def _transform_numba(kernels, X, Z, layout, center, scale, eps, gain, bias, n_th
             # NaN, inf, overflow or underflow: the kernel left these rows
             # unwritten for the shared reference rule.
             c, s = _redo_rows(X, Z, rows, layout, grp, center, scale, eps, affines)
-            C[rows, grp] = c
-            if s is not None:
+            if C is not None:
+                C[rows, grp] = c
+            if S is not None and s is not None:
                 S[rows, grp] = s
     if gain is not None and Z.dtype != np.float64 and _may_overflow(Z, g, b, scale):
         check_overflow(Z, Z.dtype)

@@ -44,119 +44,27 @@ _REASSOC = {"reassoc"}
 _PARALLEL_LOCK = threading.Lock()
 
 
-# The reductions work on a block of rows of the scratch ``T`` (one call per
-# block, not per row, so that short rows cost no call overhead); their inner
-# loops over a row are plain loops that LLVM vectorizes (``reassoc``). Rows
-# longer than BLOCK are summed by blocks of BLOCK values.
+# Row reductions. Each takes a 1-D slice: ``range(lo, hi)`` loops with a
+# variable start are not vectorized by numba/LLVM (5x slower), loops over a
+# whole slice are. Rows longer than BLOCK are summed block by block, the
+# partial sums added in float64.
 @njit(fastmath=_REASSOC, cache=True, nogil=True)
-def _sum(t, lo, hi):
+def _sum(x):
     s = 0.0
-    for j in range(lo, hi):
-        s += t[j]
+    for j in range(x.shape[0]):
+        s += x[j]
     return s
 
 
 @njit(fastmath=_REASSOC, cache=True, nogil=True)
-def _sums_dev(t, lo, hi, d):
-    """Sum and sum of squares of ``t[lo:hi] - d`` (in float64)."""
+def _sums_dev(x, d):
+    """Sum and sum of squares of ``x - d`` (each deviation widened to float64)."""
     s = s2 = 0.0
-    for j in range(lo, hi):
-        v = np.float64(t[j] - d)
+    for j in range(x.shape[0]):
+        v = np.float64(x[j] - d)
         s += v
         s2 += v * v
     return s, s2
-
-
-@njit(fastmath=_REASSOC, cache=True, nogil=True)
-def _block_sums(T, nr, m, out, cnt):
-    """``out[i] = sum(T[i, :m])`` for the first ``nr`` rows (m <= BLOCK).
-
-    A row whose sum is not finite is summed again without its NaN, ``cnt[i]``
-    its count. NaN comes in columns: after a row with NaN, the next row is
-    summed that way directly (one pass instead of two).
-    """
-    nan = False
-    for i in range(nr):
-        t = T[i]
-        if not nan:
-            s = 0.0
-            for j in range(m):
-                s += t[j]
-            out[i] = s
-            cnt[i] = m
-            if np.isfinite(s):
-                continue
-        s = c = 0.0
-        for j in range(m):
-            v = np.float64(t[j])
-            ok = v == v
-            s += v if ok else 0.0
-            c += 1.0 if ok else 0.0
-        out[i] = s
-        cnt[i] = c
-        nan = c < m
-
-
-@njit(fastmath=_REASSOC, cache=True, nogil=True)
-def _block_sums_dev(T, nr, m, d, s1, s2, cnt):
-    """Sums and sums of squares of ``T[i, :m] - d[i]`` (m <= BLOCK).
-
-    Rows with NaN (``cnt[i] < m``) skip it (and count the other values).
-    """
-    for i in range(nr):
-        t = T[i]
-        di = d[i]
-        a = b = 0.0
-        if cnt[i] < m:
-            c = 0.0
-            for j in range(m):
-                v = np.float64(t[j] - di)
-                ok = v == v
-                v = v if ok else 0.0
-                a += v
-                b += v * v
-                c += 1.0 if ok else 0.0
-            cnt[i] = c
-        else:
-            for j in range(m):
-                v = np.float64(t[j] - di)
-                a += v
-                b += v * v
-        s1[i] = a
-        s2[i] = b
-
-
-@njit(cache=True, nogil=True)
-def _long_sums(T, nr, m, out):
-    for i in range(nr):
-        s = 0.0
-        for lo in range(0, m, BLOCK):
-            s += _sum(T[i], lo, min(m, lo + BLOCK))
-        out[i] = s
-
-
-@njit(cache=True, nogil=True)
-def _long_sums_dev(T, nr, m, d, s1, s2, cnt):
-    for i in range(nr):
-        if cnt[i] < m:
-            continue
-        a = b = 0.0
-        for lo in range(0, m, BLOCK):
-            u, v = _sums_dev(T[i], lo, min(m, lo + BLOCK), d[i])
-            a += u
-            b += v
-        s1[i] = a
-        s2[i] = b
-
-
-@njit(cache=True, nogil=True)
-def _any_dev(t, m, d, d2):
-    """Whether a deviation of ``t[:m]`` about ``d + d2`` is nonzero (not NaN)."""
-    for j in range(m):
-        v = (t[j] - d) - d2
-        if v != 0 and v == v:
-            return True
-    return False
 
 
 # A row holding NaN: its sums skip the NaN and count the other values (the
@@ -165,77 +73,105 @@ def _any_dev(t, m, d, d2):
 # (Selects rather than branches, and a float count: LLVM vectorizes these
 # loops, 4x faster than with an ``if``.)
 @njit(fastmath=_REASSOC, cache=True, nogil=True)
-def _nan_sum(t, m):
-    """Sum (float64, in blocks of BLOCK) and count of the non-NaN ``t[:m]``."""
-    s = 0.0
-    cnt = 0.0
-    for lo in range(0, m, BLOCK):
-        b = c = 0.0
-        for j in range(lo, min(m, lo + BLOCK)):
-            v = np.float64(t[j])
-            ok = v == v
-            b += v if ok else 0.0
-            c += 1.0 if ok else 0.0
-        s += b
-        cnt += c
-    return s, cnt
+def _nan_sum(x):
+    s = c = 0.0
+    for j in range(x.shape[0]):
+        v = np.float64(x[j])
+        ok = v == v
+        s += v if ok else 0.0
+        c += 1.0 if ok else 0.0
+    return s, c
 
 
 @njit(fastmath=_REASSOC, cache=True, nogil=True)
-def _nan_sums_dev(t, m, d):
-    """Sum, sum of squares and count of the non-NaN ``t[:m] - d``."""
-    s1 = s2 = 0.0
-    cnt = 0.0
-    for lo in range(0, m, BLOCK):
-        a = b = c = 0.0
-        for j in range(lo, min(m, lo + BLOCK)):
-            v = np.float64(t[j] - d)
-            ok = v == v
-            v = v if ok else 0.0
-            a += v
-            b += v * v
-            c += 1.0 if ok else 0.0
-        s1 += a
-        s2 += b
-        cnt += c
-    return s1, s2, cnt
+def _nan_sums_dev(x, d):
+    s = s2 = c = 0.0
+    for j in range(x.shape[0]):
+        v = np.float64(x[j] - d)
+        ok = v == v
+        v = v if ok else 0.0
+        s += v
+        s2 += v * v
+        c += 1.0 if ok else 0.0
+    return s, s2, c
+
+
+@njit(fastmath=_REASSOC, cache=True, nogil=True)
+def _block_means(X, b0, nr, a, m, d, cnt):
+    """``d[i]``: the mean of ``X[b0 + i, a:a + m]`` rounded to ``d``'s dtype,
+    for the ``nr`` rows of a block (one call per block: short rows cost no
+    call each); ``cnt[i]`` its number of values.
+
+    A row whose sum is not finite is summed again without its NaN (an inf
+    is flagged later, from its statistics).
+    """
+    for i in range(nr):
+        x = X[b0 + i][a : a + m]
+        if m <= BLOCK:
+            s = 0.0
+            for j in range(m):
+                s += x[j]
+        else:
+            s = 0.0
+            for lo in range(0, m, BLOCK):
+                s += _sum(x[lo : lo + BLOCK])
+        c = np.float64(m)
+        if not np.isfinite(s):
+            s = c = 0.0
+            for lo in range(0, m, BLOCK):
+                u, v = _nan_sum(x[lo : lo + BLOCK])
+                s += u
+                c += v
+        cnt[i] = c
+        d[i] = s / c if c > 0 else 0.0
+
+
+@njit(fastmath=_REASSOC, cache=True, nogil=True)
+def _block_devs(X, b0, nr, a, m, d, s1, s2, cnt):
+    """Sums and sums of squares of ``X[b0 + i, a:a + m] - d[i]`` (float64).
+
+    Rows with NaN (``cnt[i] < m``, or sums not finite) skip it and count
+    the other values.
+    """
+    for i in range(nr):
+        x = X[b0 + i][a : a + m]
+        di = d[i]
+        if cnt[i] == m:
+            if m <= BLOCK:
+                u = v = 0.0
+                for j in range(m):
+                    w = np.float64(x[j] - di)
+                    u += w
+                    v += w * w
+            else:
+                u = v = 0.0
+                for lo in range(0, m, BLOCK):
+                    p, q = _sums_dev(x[lo : lo + BLOCK], di)
+                    u += p
+                    v += q
+            if np.isfinite(v):
+                s1[i] = u
+                s2[i] = v
+                continue
+        u = v = c = 0.0
+        for lo in range(0, m, BLOCK):
+            p, q, k = _nan_sums_dev(x[lo : lo + BLOCK], di)
+            u += p
+            v += q
+            c += k
+        s1[i] = u
+        s2[i] = v
+        cnt[i] = c
 
 
 @njit(cache=True, nogil=True)
-def _wide_sums(X, b0, nr, a, m, T, center, delta, d, s1, s2, cnt):
-    """Statistics of a group of rows ``b0:b0+nr``, copied into ``T`` row-wise.
-
-    Sums along each row (vectorized, in blocks of BLOCK); rows with NaN are
-    summed again skipping it. ``d`` gets the rounded mean (0 without center).
-    """
-    for i in range(nr):
-        xs = X[b0 + i, a : a + m]
-        t = T[i]
-        for j in range(m):
-            t[j] = xs[j]
-    for i in range(nr):
-        cnt[i] = m
-        d[i] = 0
-    if center:
-        if m <= BLOCK:
-            _block_sums(T, nr, m, delta, cnt)
-        else:
-            _long_sums(T, nr, m, delta)
-            for i in range(nr):
-                if not np.isfinite(delta[i]):  # NaN (inf: flagged later)
-                    delta[i], cnt[i] = _nan_sum(T[i], m)
-        for i in range(nr):
-            if cnt[i] > 0:
-                d[i] = delta[i] / cnt[i]  # rounded to d's dtype
-    # Corrected two-pass (as in sknorm._row_stats): the mean of the
-    # residuals t - d is the rounding error of d.
-    if m <= BLOCK:
-        _block_sums_dev(T, nr, m, d, s1, s2, cnt)
-    else:
-        _long_sums_dev(T, nr, m, d, s1, s2, cnt)
-    for i in range(nr):
-        if not np.isfinite(s2[i]) or (m > BLOCK and cnt[i] < m):
-            s1[i], s2[i], cnt[i] = _nan_sums_dev(T[i], m, d[i])
+def _any_dev(x, d, d2):
+    """Whether a deviation of ``x`` about ``d + d2`` is nonzero (not NaN)."""
+    for j in range(x.shape[0]):
+        v = (x[j] - d) - d2
+        if v != 0 and v == v:
+            return True
+    return False
 
 
 #: Groups of at most this many columns are summed across rows (below).
@@ -322,89 +258,135 @@ def _small_stats(nr, center, scale, eps, ss_small, d, s1, s2, cnt, d2a, ra, ca, 
 
 
 @njit(cache=True, nogil=True)
+def _small_write(Z, b0, nr, o, m, U, V, d, d2a, ra, st, gs, bs, affine):
+    """Write the rows summed by :func:`_small_sums` (but those flagged in
+    ``st``): normalized along the rows into ``V`` (vectorized), then stored
+    transposed."""
+    for j in range(m):
+        u = U[j]
+        v = V[j]
+        if affine:
+            gj = gs[j]
+            bj = bs[j]
+            for i in range(nr):
+                v[i] = (((u[i] - d[i]) - d2a[i]) * ra[i]) * gj + bj
+        else:
+            for i in range(nr):
+                v[i] = ((u[i] - d[i]) - d2a[i]) * ra[i]
+    for i in range(nr):
+        if st[i] == 0:
+            z = Z[b0 + i][o : o + m]
+            for j in range(m):
+                z[j] = V[j, i]
+
+
+@njit(cache=True, nogil=True)
+def _store_stats(Z, C, S, stats, scale, b0, nr, g, stat_c, stat_s, ca, sa):
+    """Store the statistics of a block of rows (``ca``, ``sa``) where wanted.
+
+    Outside the row loop: stores to columns unknown at compile time there
+    cost as much as the rest of the loop. Rows flagged for the slow path get
+    theirs from it later.
+    """
+    if stats:
+        for i in range(nr):
+            C[b0 + i, g] = ca[i]
+            S[b0 + i, g] = sa[i]
+    if stat_c[g] >= 0:
+        for i in range(nr):
+            Z[b0 + i, stat_c[g]] = ca[i]
+    if scale and stat_s[g] >= 0:
+        for i in range(nr):
+            Z[b0 + i, stat_s[g]] = sa[i]
+
+
+#: Values in one block of rows (kept in L1 across the three passes).
+ROW_BLOCK = 2048
+
+
+@njit(cache=True, nogil=True)
 def _rows(
     X, Z, lo, hi, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
-    gain, bias, center, scale, eps, ss_small, W, C, S, bad, T,
+    gain, bias, center, scale, eps, ss_small, W, C, S, bad,
 ):  # fmt: skip
-    """Normalize rows ``lo:hi``; ``T`` is a (rows, width) scratch block.
+    """Normalize rows ``lo:hi`` in blocks of rows that stay in L1 while all
+    their groups are summed (two passes) and written (the third).
 
     The arithmetic is done in ``W``'s dtype: ``X``'s, or float64 for float32
     data with an affine map (the float64 result is rounded once, on store).
+    A row group the fast sums cannot take is flagged in ``bad`` and left
+    unwritten. ``C``/``S`` get the statistics unless they are empty.
     """
     typ = W.dtype.type
     sqrt_eps = np.sqrt(eps)
     affine = gain.shape[0] > 0
+    stats = C.shape[0] > 0
     n_groups = in_lo.shape[0]
-    R = T.shape[0]
-    delta = np.zeros(R)
+    R = max(1, min(64, ROW_BLOCK // max(1, X.shape[1])))
+    for g in range(n_groups):
+        if in_hi[g] - in_lo[g] <= SMALL_GROUP:
+            # Narrow groups are vectorized along the rows: longer blocks
+            # (up to 128 KiB of input, in L2).
+            R = max(R, min(256, 2**17 // max(1, X.shape[1] * X.itemsize)))
     d = np.zeros(R, dtype=W.dtype)
     s1 = np.zeros(R)
     s2 = np.zeros(R)
     cnt = np.zeros(R)
-    # Scratch of the narrow-group path, only when there is a narrow group
-    # (allocations per chunk are not free next to a chunk of short rows).
+    # Scratch of the narrow-group path, only when there is a narrow group.
     Rs = 0
     for g in range(n_groups):
         if in_hi[g] - in_lo[g] <= SMALL_GROUP:
             Rs = R
-    U = np.empty((min(SMALL_GROUP, T.shape[1]) if Rs else 0, Rs), dtype=X.dtype)
+    # (Rows of U and V padded off a power-of-two stride: the transposed
+    # loads and stores would hit the same cache sets, 2x slower.)
+    U = np.empty((SMALL_GROUP if Rs else 0, Rs + 8), dtype=X.dtype)
+    V = np.empty((SMALL_GROUP if Rs else 0, Rs + 8), dtype=Z.dtype)
     d2a = np.empty(Rs, dtype=W.dtype)
     ra = np.empty(Rs, dtype=W.dtype)
-    ca = np.empty(Rs)
-    sa = np.empty(Rs)
     st = np.empty(Rs, dtype=np.int8)
-    for g in range(n_groups):
-        a = in_lo[g]
-        m = in_hi[g] - a
-        o = out_lo[g]
-        col_c = stat_c[g]
-        col_s = stat_s[g] if scale else -1
-        gs = gain[a : a + m] if affine else gain
-        bs = bias[a : a + m] if affine else bias
-        small = m <= SMALL_GROUP
-        for b0 in range(lo, hi, R):
-            nr = min(R, hi - b0)
-            if small:
+    # Per-row statistics of the block, stored by _store_stats.
+    ca = np.zeros(R)
+    sa = np.zeros(R)
+    for b0 in range(lo, hi, R):
+        nr = min(R, hi - b0)
+        for g in range(n_groups):
+            a = in_lo[g]
+            m = in_hi[g] - a
+            o = out_lo[g]
+            gs = gain[a : a + m] if affine else gain
+            bs = bias[a : a + m] if affine else bias
+            if m <= SMALL_GROUP:
                 _small_sums(X, b0, nr, a, m, U, center, d, s1, s2, cnt)
                 _small_stats(
                     nr, center, scale, eps, ss_small, d, s1, s2, cnt, d2a, ra,
                     ca, sa, st,
                 )  # fmt: skip
+                for i in range(nr):
+                    if st[i] == 2 and not _any_dev(X[b0 + i][a : a + m], d[i], d2a[i]):
+                        st[i] = 0
+                    # A 1 / den beyond the dtype's range (tiny eps): slow path.
+                    if st[i] != 0 or not np.isfinite(ra[i]):
+                        st[i] = 1
+                        bad[b0 + i, g] = True
+                _small_write(Z, b0, nr, o, m, U, V, d, d2a, ra, st, gs, bs, affine)
+                _store_stats(Z, C, S, stats, scale, b0, nr, g, stat_c, stat_s, ca, sa)
+                continue
+            if center:
+                _block_means(X, b0, nr, a, m, d, cnt)
             else:
-                _wide_sums(X, b0, nr, a, m, T, center, delta, d, s1, s2, cnt)
+                d[:nr] = 0
+                cnt[:nr] = m
+            # Corrected two-pass (as in sknorm._row_stats): the mean of the
+            # residuals x - d is the rounding error of d.
+            _block_devs(X, b0, nr, a, m, d, s1, s2, cnt)
             for i in range(nr):
-                if not small:
-                    break
                 row = b0 + i
-                di = d[i]
-                d2 = d2a[i]
-                if st[i] == 2 and not _any_dev(X[row, a : a + m], m, di, d2):
-                    st[i] = 0
-                r = ra[i]
-                # A 1 / den beyond the dtype's range (tiny eps): slow path.
-                if st[i] != 0 or not np.isfinite(r):
-                    bad[row, g] = True
-                    continue
-                C[row, g] = ca[i]
-                if scale:
-                    S[row, g] = sa[i]
-                zs = Z[row, o : o + m]
-                if affine:
-                    for j in range(m):
-                        zs[j] = (((U[j, i] - di) - d2) * r) * gs[j] + bs[j]
-                else:
-                    for j in range(m):
-                        zs[j] = ((U[j, i] - di) - d2) * r
-            for i in range(nr):
-                if small:
-                    break
-                row = b0 + i
-                di = d[i]
-                ss = s2[i]
                 n_i = cnt[i]
                 if n_i == 0:  # a row of NaN: the shared rule gives NaN
                     bad[row, g] = True
                     continue
+                di = d[i]
+                ss = s2[i]
                 d2 = typ(0)
                 c = 0.0
                 if center:
@@ -416,18 +398,22 @@ def _rows(
                         bad[row, g] = True
                         continue
                 r = typ(1)
+                sd = 0.0
+                x = X[row][a : a + m]
                 if scale:
                     if ss < 0:  # rounding; NaN stays NaN
                         ss = 0.0
-                    sd = np.sqrt(ss / n_i)
+                    var = ss / n_i
+                    sd = np.sqrt(var)
                     if not np.isfinite(sd):
                         bad[row, g] = True
                         continue
-                    if ss < ss_small:
-                        if _any_dev(X[row, a : a + m], m, di, d2):
-                            bad[row, g] = True
-                            continue
-                    var = ss / n_i
+                    # A sum of squares that may have lost digits to
+                    # underflow: the shared rule rescales the row, unless
+                    # it is constant.
+                    if ss < ss_small and _any_dev(x, di, d2):
+                        bad[row, g] = True
+                        continue
                     if var < 1e300:
                         # == hypot(sd, sqrt(eps)) to an ulp, without a libm call
                         den = np.sqrt(var + eps)
@@ -439,92 +425,56 @@ def _rows(
                     if not np.isfinite(r):  # tiny eps: divide (slow path)
                         bad[row, g] = True
                         continue
-                    S[row, g] = sd
-                C[row, g] = c
-                # Inline loops: a call per row costs as much as the row.
-                zs = Z[row, o : o + m]
-                t = T[i]
+                # Inline loops: a call per row costs as much as a short row.
+                z = Z[row][o : o + m]
                 if affine:
                     for j in range(m):
-                        zs[j] = (((t[j] - di) - d2) * r) * gs[j] + bs[j]
+                        z[j] = (((x[j] - di) - d2) * r) * gs[j] + bs[j]
                 else:
                     for j in range(m):
-                        zs[j] = ((t[j] - di) - d2) * r
-            # Kept statistics, outside the row loop above (stores to columns
-            # unknown at compile time there cost a third of the kernel's time).
-            # Rows flagged bad get theirs from the slow path later.
-            if col_c >= 0:
-                for i in range(nr):
-                    Z[b0 + i, col_c] = C[b0 + i, g]
-            if col_s >= 0:
-                for i in range(nr):
-                    Z[b0 + i, col_s] = S[b0 + i, g]
-    if other.shape[0] or rest_in.shape[0]:
-        for i in range(lo, hi):
-            x = X[i]
-            z = Z[i]
-            for k in range(other.shape[0]):
-                if np.isinf(x[other[k]]):
-                    bad[i, n_groups] = True
-            for k in range(rest_in.shape[0]):
-                z[rest_out[k]] = x[rest_in[k]]
-
-
-#: Values in one scratch block (rows x width).
-SCRATCH = 8192
-
-
-@njit(cache=True, nogil=True)
-def _scratch(X, width):
-    """A (rows, width) scratch block placed half a page away from X.
-
-    Loads that seem to hit a just-stored address modulo 4096 ("4K aliasing")
-    stall; with some placements of the scratch relative to the data the
-    kernel runs 1.7x slower. Half a page away is safe for every row length.
-    """
-    rows = max(1, min(64, SCRATCH // max(1, width)))
-    per_page = 4096 // X.itemsize
-    buf = np.empty(rows * width + per_page, dtype=X.dtype)
-    off = (X.ctypes.data + 2048 - buf.ctypes.data) % 4096
-    k = off // X.itemsize
-    return buf[k : k + rows * width].reshape((rows, width))
+                        z[j] = ((x[j] - di) - d2) * r
+                ca[i] = c
+                sa[i] = sd
+            _store_stats(Z, C, S, stats, scale, b0, nr, g, stat_c, stat_s, ca, sa)
+        if other.shape[0] or rest_in.shape[0]:
+            for row in range(b0, b0 + nr):
+                xr = X[row]
+                zr = Z[row]
+                for k in range(other.shape[0]):
+                    if np.isinf(xr[other[k]]):
+                        bad[row, n_groups] = True
+                for k in range(rest_in.shape[0]):
+                    zr[rest_out[k]] = xr[rest_in[k]]
 
 
 @njit(cache=True, nogil=True)
 def _rows_serial(
-    X, Z, step, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
-    gain, bias, center, scale, eps, ss_small, W, C, S, bad, width,
+    X, Z, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
+    gain, bias, center, scale, eps, ss_small, W, C, S, bad,
 ):  # fmt: skip
-    n = X.shape[0]
-    T = _scratch(X, width)
-    for lo in range(0, n, step):
-        _rows(
-            X, Z, lo, min(n, lo + step), in_lo, in_hi, out_lo,
-            stat_c, stat_s, other, rest_in, rest_out, gain, bias, center, scale,
-            eps, ss_small, W, C, S, bad, T,
-        )  # fmt: skip
+    _rows(
+        X, Z, 0, X.shape[0], in_lo, in_hi, out_lo, stat_c, stat_s, other,
+        rest_in, rest_out, gain, bias, center, scale, eps, ss_small, W, C, S,
+        bad,
+    )  # fmt: skip
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _rows_parallel(
-    X, Z, step, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
-    gain, bias, center, scale, eps, ss_small, W, C, S, bad, width, n_tasks,
+    X, Z, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
+    gain, bias, center, scale, eps, ss_small, W, C, S, bad, n_tasks,
 ):  # fmt: skip
-    # A few tasks per thread, each with its own scratch (allocated once: for
-    # long rows it is large), working through consecutive chunks of rows.
+    # Consecutive row ranges, a few per thread.
     n = X.shape[0]
-    n_chunks = (n + step - 1) // step
     for k in prange(n_tasks):
-        T = _scratch(X, width)
-        for c in range(k * n_chunks // n_tasks, (k + 1) * n_chunks // n_tasks):
-            _rows(
-                X, Z, c * step, min(n, (c + 1) * step), in_lo, in_hi, out_lo,
-                stat_c, stat_s, other, rest_in, rest_out, gain, bias, center,
-                scale, eps, ss_small, W, C, S, bad, T,
-            )  # fmt: skip
+        _rows(
+            X, Z, k * n // n_tasks, (k + 1) * n // n_tasks, in_lo, in_hi,
+            out_lo, stat_c, stat_s, other, rest_in, rest_out, gain, bias,
+            center, scale, eps, ss_small, W, C, S, bad,
+        )  # fmt: skip
 
 
-def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads):
+def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads, stats=True):
     """Normalize C-contiguous ``X`` into C-contiguous ``Z`` (may be ``X``).
 
     ``layout`` holds int64 arrays ``in_lo, in_hi, out_lo, stat_c, stat_s,
@@ -533,22 +483,24 @@ def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads):
     ``gain``/``bias`` are float64 arrays (empty: no affine map).
     Returns ``(C, S, bad)``: ``bad[i, g]`` flags a row group left unwritten
     for the slow path, ``bad[i, -1]`` an inf in a column of no group.
+    Without ``stats``, ``C`` and ``S`` are not filled (nor allocated: for
+    narrow groups they would add a quarter to the memory traffic) and are
+    None.
     """
     n = X.shape[0]
     n_groups = layout[0].shape[0]
-    C = np.empty((n, n_groups))
-    S = np.zeros((n, n_groups))
+    rows = n if stats else 0
+    C = np.empty((rows, n_groups))
+    S = np.zeros((rows, n_groups))
     bad = np.zeros((n, n_groups + 1), dtype=np.bool_)
-    widths = layout[1] - layout[0]
-    width = max(1, int(widths.max())) if widths.size else 1
-    # Below this (float64) sum of squares, a row may have lost digits to
-    # underflow or to deviations in the dtype's subnormal range.
     # Float32 data with an affine map: normalized and mapped in float64.
     W = np.empty(0, np.float64 if gain.size else X.dtype)
+    # Below this (float64) sum of squares, a row may have lost digits to
+    # underflow or to deviations in the dtype's subnormal range.
     ss_small = small_sum_of_squares(W.dtype)
     args = (*layout, gain, bias, center == "mean", scale == "std", float(eps))
     n_threads = min(n_threads, numba.config.NUMBA_NUM_THREADS)
-    # Rows per parallel task: about 256 KiB of input.
+    # Rows per parallel task: at least about 256 KiB of input.
     step = max(1, 2**18 // max(1, X.shape[1] * X.itemsize))
     # In a child forked after the parallel kernel ran, only the serial one
     # is safe (see sknorm._config).
@@ -562,15 +514,15 @@ def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads):
             numba.set_num_threads(n_threads)
             try:
                 n_tasks = min(-(-n // step), 4 * n_threads)
-                _rows_parallel(
-                    X, Z, step, *args, ss_small, W, C, S, bad, width, n_tasks
-                )
+                _rows_parallel(X, Z, *args, ss_small, W, C, S, bad, n_tasks)
             finally:
                 numba.set_num_threads(old)
         finally:
             _PARALLEL_LOCK.release()
     else:
-        _rows_serial(X, Z, step, *args, ss_small, W, C, S, bad, width)
+        _rows_serial(X, Z, *args, ss_small, W, C, S, bad)
+    if not stats:
+        C = S = None
     return C, S, bad
 
 
