@@ -248,7 +248,7 @@ class ArrayAPIBackend:
         statistics in the work dtype (``S`` None without a scale).
         """
         ns, xp = self.ns, self.ns.xp
-        layout = Layout(spec, center, scale, keep_stats)
+        layout = Layout.of(spec, center, scale, keep_stats)
         cols = _DeviceColumns(layout, ns)
         n, p = X.shape
         chunks = _chunks(n, p)
@@ -278,7 +278,7 @@ class ArrayAPIBackend:
     def inverse_transform(self, Y, spec, center, scale, eps, *, gain=None, bias=None):
         """Undo :meth:`transform` from its output with kept statistics."""
         ns, xp = self.ns, self.ns.xp
-        layout = Layout(spec, center, scale, True)
+        layout = Layout.of(spec, center, scale, True)
         with np.errstate(over="ignore", invalid="ignore"):
             X = _semantics.inverse(
                 xp.astype(Y, ns.work), layout, center, scale, eps, gain, bias, xp

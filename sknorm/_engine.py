@@ -113,7 +113,7 @@ class NumpyBackend:
         not need them). With ``copy=False``, no kept statistics and nothing
         dropped, dense ``X`` is normalized in place and returned.
         """
-        layout = Layout(spec, center, scale, keep_stats)
+        layout = Layout.of(spec, center, scale, keep_stats)
         if sp.issparse(X):
             return _sparse.transform(X, layout, scale, eps)
         return _transform_dense(X, layout, center, scale, eps, gain, bias, copy, stats)
@@ -124,7 +124,7 @@ class NumpyBackend:
         Sparse ``Y`` stays sparse where the inverse keeps zeros (no center, no
         affine map); otherwise it is made dense and inverted as dense output.
         """
-        layout = Layout(spec, center, scale, True)
+        layout = Layout.of(spec, center, scale, True)
         if sp.issparse(Y):
             if center is None and gain is None:
                 return _sparse.inverse(Y, layout, scale, eps)
@@ -224,6 +224,10 @@ def _transform_dense(X, layout, center, scale, eps, gain, bias, copy, stats=True
     S = None if scale is None else np.empty((n, layout.n_groups))
     affines = _affine_arrays(gain, bias, layout)
     step = chunk_rows(X.shape[1], X.itemsize)
+
+    if n <= step:  # one chunk (a small call): no dispatch
+        _normalize_rows(X, Z, C, S, slice(0, n), layout, center, scale, eps, affines)
+        return Z, C, S
 
     def work(lo, hi):
         _normalize_rows(X, Z, C, S, slice(lo, hi), layout, center, scale, eps, affines)

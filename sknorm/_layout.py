@@ -9,6 +9,7 @@ scale column per group (each only when the option is not None). Every backend
 inverse reads it back by the same layout.
 """
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,6 +101,23 @@ class Layout:
     """
 
     _EMPTY = np.empty(0, dtype=np.intp)
+    # Layouts of live specs, by (id(spec), center, scale, keep_stats): an
+    # estimator's spec is reused across transform calls, and building its
+    # layout is a fifth of the engine's time on a call of 100 rows.
+    _CACHE = {}
+
+    @classmethod
+    def of(cls, spec, center, scale, keep_stats):
+        """The (cached, read-only) layout of ``spec``; see the class."""
+        key = (id(spec), center, scale, bool(keep_stats))
+        hit = cls._CACHE.get(key)
+        if hit is not None and hit[0]() is spec:
+            return hit[1]
+        layout = cls(spec, center, scale, keep_stats)
+        if len(cls._CACHE) >= 256:
+            cls._CACHE.clear()
+        cls._CACHE[key] = (weakref.ref(spec), layout)
+        return layout
 
     def __init__(self, spec, center, scale, keep_stats):
         keep = np.asarray(spec.keep)
@@ -170,6 +188,12 @@ class Layout:
 
     def numba_arrays(self):
         """The layout as int64 arrays for :func:`sknorm._numba.normalize`."""
+        arrays = self.__dict__.get("_numba_arrays")
+        if arrays is None:
+            arrays = self.__dict__["_numba_arrays"] = self._make_numba_arrays()
+        return arrays
+
+    def _make_numba_arrays(self):
         i64 = np.int64
         return (
             np.array([c.start for c in self.in_cols], dtype=i64),

@@ -43,6 +43,7 @@ Array API backend runs them on its arrays and device, and the numpy backends
 run them, with :data:`numpy_xp`, on the rows their fast path cannot take.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -73,6 +74,11 @@ def small_sum_of_squares(dtype):
     (or underflow to 0): rows whose sum of squares is this small are redone
     by :func:`normalize_rows` unless they are constant.
     """
+    return _small_sum_of_squares(np.dtype(dtype))
+
+
+@functools.lru_cache(maxsize=16)
+def _small_sum_of_squares(dtype):
     info = np.finfo(dtype)
     return float(info.tiny / info.eps)
 
