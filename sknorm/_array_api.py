@@ -31,6 +31,8 @@ copy, used when the package is not installed. Both imports live in this file
 only.
 """
 
+import functools
+
 import numpy as np
 from sklearn import get_config
 from sklearn.utils.validation import check_array, validate_data
@@ -50,6 +52,7 @@ except ImportError:  # pragma: no cover - recent scikit-learn ships a copy
         array_api_compat = None
 
 
+@functools.lru_cache(maxsize=1)
 def supported():
     """Whether the Array API path can run here.
 

@@ -23,6 +23,8 @@ calls it, on several threads.
   pass over the data is needed.
 """
 
+import functools
+
 import numpy as np
 from scipy.linalg import blas as _blas
 
@@ -85,7 +87,7 @@ def _normalize_block(x, out, center, scale, eps):
             delta = row_sum(out)
             src = out
         delta /= count
-        delta = delta.astype(dtype)
+        delta = delta.astype(dtype, copy=False)
         sub_rows(out, src, delta)
         if nan is not None:
             np.copyto(out, 0, where=nan)
@@ -152,9 +154,10 @@ def _normalize_block(x, out, center, scale, eps):
             count = np.full(zero.size, float(n_cols))
             s[zero] = robust_fallback(s[zero], out[zero], None, count)
 
-    bad = ~np.isfinite(c)
     if s is not None:
-        bad |= ~np.isfinite(s)
+        bad = ~(np.isfinite(c) & np.isfinite(s))
+    else:
+        bad = ~np.isfinite(c)
         # Rows of tiny values: a sum of squares that may have underflowed (even
         # to 0), or deviations near the subnormal range, lose digits here.
         # Redo them rescaled, unless they are truly constant.
@@ -167,8 +170,8 @@ def _normalize_block(x, out, center, scale, eps):
             tiny = (s > 0) & (s < small)
             end = np.maximum(np.abs(dev_lo), np.abs(dev_hi))
             tiny |= (end > 0) & (end < small)
-        tiny = np.flatnonzero(tiny & ~bad)
-        if tiny.size:
+        if tiny.any():
+            tiny = np.flatnonzero(tiny & ~bad)
             bad[tiny] = (out[tiny] != 0).any(axis=1)
     if center == "median" or scale in ("mad", "iqr"):
         # Robust statistics can stay finite around a NaN or an inf (the
@@ -193,7 +196,7 @@ def _normalize_block(x, out, center, scale, eps):
         d[rows] = 1.0
         # Where 1 / d is beyond the dtype's range (eps == 0 and a tiny
         # robust scale, or a tiny eps), divide instead of multiplying.
-        huge = np.flatnonzero(d < 4 / np.finfo(dtype).max)
+        huge = np.flatnonzero(d < _tiny_denominator(dtype))
         if huge.size:
             out[huge] = out[huge] / d[huge, None]
             d[huge] = 1.0
@@ -201,6 +204,11 @@ def _normalize_block(x, out, center, scale, eps):
     if rows.size:
         out[rows] = z_bad
     return c, s
+
+
+@functools.lru_cache(maxsize=8)
+def _tiny_denominator(dtype):
+    return 4 / float(np.finfo(dtype).max)
 
 
 def _zero_nan(x, out):
