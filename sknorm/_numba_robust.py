@@ -230,39 +230,41 @@ def _load(xs, t, m):
     return acc == 0
 
 
+# Sums over whole slices (numba vectorizes ``range(n)`` loops, not
+# ``range(lo, hi)`` ones), in blocks of BLOCK values added in float64.
 @njit(fastmath=_REASSOC, cache=True, nogil=True)
-def _sum(t, m):
+def _vsum(v, d, sq):
+    """Sum of ``v - d`` (each difference in the dtype), or of its squares."""
     s = 0.0
-    for lo in range(0, m, BLOCK):
-        b = 0.0
-        for j in range(lo, min(m, lo + BLOCK)):
-            b += t[j]
-        s += b
+    for j in range(v.shape[0]):
+        x = np.float64(v[j] - d)
+        s += x * x if sq else x
     return s
 
 
-@njit(fastmath=_REASSOC, cache=True, nogil=True)
+@njit(cache=True, nogil=True)
+def _sum(t, m):
+    s = 0.0
+    for lo in range(0, m, BLOCK):
+        s += _vsum(t[lo : min(m, lo + BLOCK)], t.dtype.type(0), False)
+    return s
+
+
+@njit(cache=True, nogil=True)
 def _sum_dev(t, m, d):
     """Sum of ``t - d`` (each difference in the dtype) in float64."""
     s = 0.0
     for lo in range(0, m, BLOCK):
-        b = 0.0
-        for j in range(lo, min(m, lo + BLOCK)):
-            b += np.float64(t[j] - d)
-        s += b
+        s += _vsum(t[lo : min(m, lo + BLOCK)], d, False)
     return s
 
 
-@njit(fastmath=_REASSOC, cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def _sum_sq_dev(t, m, d):
     """Sum of squares of ``t - d`` (each difference in the dtype) in float64."""
     s = 0.0
     for lo in range(0, m, BLOCK):
-        b = 0.0
-        for j in range(lo, min(m, lo + BLOCK)):
-            v = np.float64(t[j] - d)
-            b += v * v
-        s += b
+        s += _vsum(t[lo : min(m, lo + BLOCK)], d, True)
     return s
 
 
