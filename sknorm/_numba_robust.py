@@ -1,29 +1,37 @@
-"""Compiled row kernels (numba) for the robust options.
+"""Compiled kernels (numba) for the robust options.
 
-The companion of :mod:`sknorm._numba` for ``center="median"`` and
-``scale`` in {"mad", "iqr"} (with any center), and ``("median", "std")``,
-``("median", None)``: :func:`normalize` has exactly the contract of
-:func:`sknorm._numba.normalize`. It computes, row by row, the statistics of
-the numpy engine (:func:`sknorm._row_stats.normalize_block`) without sorting:
+The companion of :mod:`sknorm._numba` for ``center="median"`` and ``scale``
+in {"mad", "iqr"} (with any center): :func:`normalize` has exactly the
+contract of :func:`sknorm._numba.normalize` and computes the statistics of
+the numpy engine (:func:`sknorm._row_stats.normalize_block`) without sorting
+whole rows. :func:`applies` says where that beats numpy's SIMD sort (the
+engine asks it): two kernels.
 
-* Each row of a group is copied into a small per-thread scratch row (in
-  cache), checking on the way that it holds no NaN or inf.
-* The order statistics are *selected* there (quickselect: median-of-3
-  pivot, branch-free Lomuto partition, pivot ties gathered in one extra
-  sweep, a heapsort fallback after ``2 log2(n)`` rounds so that no input is
-  quadratic). After the ``k``-th value is selected, everything left of it is
-  smaller and everything right larger, so the next statistic is selected in
-  the part between the ones already placed (the lower middle of an even row
-  is the maximum of the left part). Selected values are exact, so the
-  median, MAD and IQR are bit-identical to the numpy engine's.
-* The median is that of np.median (the two middle values averaged in
-  float64); the MAD is ``MAD_TO_STD`` times the median of ``|x - c|``
-  (deviations in the work dtype); the IQR is
-  :func:`sknorm._semantics.iqr_from_sorted` on the "linear" order statistics
-  of the data itself, over ``IQR_TO_STD``; the mean is the corrected
-  two-pass mean of :mod:`sknorm._numba`.
+* Groups of one width up to :data:`NET_MAX` columns: a block of rows is
+  copied transposed, and a sorting network (Batcher's odd-even merge sort,
+  pruned to the positions needed) runs on all its rows at once, a vector of
+  rows per comparator, branch-free. With the median, the MAD is then the
+  k-th smallest of the two sorted runs of ``|x - c|`` (left and right of
+  the median); with another center, a second network sorts ``|x - c|``.
+* Other rows, one at a time: a copy in a per-thread scratch row (in cache,
+  checked for NaN and inf on the way), where the order statistics are
+  *selected* (quickselect: median-of-3 pivot, branch-free Lomuto partition,
+  pivot ties gathered in one extra sweep, a heapsort fallback after
+  ``2 log2(n)`` rounds so that no input is quadratic). After the ``k``-th
+  value is selected, everything left of it is smaller and everything right
+  larger, so the next statistic is selected in the part between the ones
+  already placed (the lower middle of an even row is the maximum of the
+  left part).
 
-Rows the kernel does not compute (a NaN or inf, a robust scale of 0 on a
+Selected values are exact, so the median, MAD and IQR are bit-identical to
+the numpy engine's: the median is np.median's (the two middle values
+averaged in float64); the MAD is ``MAD_TO_STD`` times the median of
+``|x - c|`` (deviations in the work dtype); the IQR is
+:func:`sknorm._semantics.iqr_from_sorted` on the "linear" order statistics
+of the data itself, over ``IQR_TO_STD``; the mean is the corrected two-pass
+mean of :mod:`sknorm._numba`.
+
+Rows the kernels do not compute (a NaN or inf, a robust scale of 0 on a
 row that is not constant, tiny scales or deviations, results or ``1 / den``
 not finite) are left unwritten and flagged; the engine redoes them by
 :func:`sknorm._semantics.normalize_rows`, the reference rule.
