@@ -154,10 +154,10 @@ def _normalize_block(x, out, center, scale, eps):
             count = np.full(zero.size, float(n_cols))
             s[zero] = robust_fallback(s[zero], out[zero], None, count)
 
-    if s is not None:
-        bad = ~(np.isfinite(c) & np.isfinite(s))
-    else:
+    if s is None:
         bad = ~np.isfinite(c)
+    else:
+        bad = ~(np.isfinite(c) & np.isfinite(s))
         # Rows of tiny values: a sum of squares that may have underflowed (even
         # to 0), or deviations near the subnormal range, lose digits here.
         # Redo them rescaled, unless they are truly constant.
