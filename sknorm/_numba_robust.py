@@ -760,18 +760,15 @@ ROW_MIN = 256
 
 def applies(layout, center, scale):
     """Whether these kernels beat the numpy engine on this layout (groups of
-    contiguous columns). Measured on x86-64 with AVX-512 (numpy >= 2 sorts
-    rows of up to 256 float64 in SIMD registers): the networks win for
-    ``scale`` "mad"/"iqr" on groups of one width up to :data:`NET_MAX`;
-    selection wins on rows wider than :data:`ROW_MIN` (numpy's sort turns
-    O(n log n) there); numpy's sort wins in between, and for the median
-    alone (with "std" or no scale) up to ROW_MIN."""
+    contiguous columns). Measured on x86-64 with AVX-512, where numpy >= 2
+    sorts rows of up to 256 float64 in SIMD registers: the networks win on
+    groups of one width up to :data:`NET_MAX` (or tie, for the median
+    alone); selection wins on rows wider than :data:`ROW_MIN` (numpy's sort
+    turns O(n log n) there); numpy's sort wins in between."""
     widths = np.array([c.stop - c.start for c in layout.in_cols])
     if not widths.size:
         return False
-    if widths.min() > ROW_MIN:
-        return True
-    return scale in ("mad", "iqr") and _net_width(widths) > 0
+    return widths.min() > ROW_MIN or _net_width(widths) > 0
 
 
 def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads, stats=True):

@@ -4,9 +4,9 @@ Through the public API with ``sknorm.config_context(engine="numba")``,
 against the row formulas written here (np.median, np.percentile, in float64)
 and against the numpy engine, whose result is the reference rule. The widths
 cover both compiled kernels (sorting networks for groups of one width up to
-64 columns with "mad"/"iqr", selection in rows wider than 256 columns) and
-the widths between (which run numpy's sort), on rows that are hard for a
-selection algorithm: sorted, reverse-sorted, constant, tied, organ-pipe.
+64 columns, selection in rows wider than 256 columns) and the widths between
+(which run numpy's sort), on rows that are hard for a selection algorithm:
+sorted, reverse-sorted, constant, tied, organ-pipe.
 """
 
 import numpy as np
