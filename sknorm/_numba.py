@@ -97,71 +97,56 @@ def _nan_sums_dev(x, d):
 
 
 @njit(fastmath=_REASSOC, cache=True, nogil=True)
-def _block_means(X, b0, nr, a, m, d, cnt):
-    """``d[i]``: the mean of ``X[b0 + i, a:a + m]`` rounded to ``d``'s dtype,
-    for the ``nr`` rows of a block (one call per block: short rows cost no
-    call each); ``cnt[i]`` its number of values.
-
-    A row whose sum is not finite is summed again without its NaN (an inf
-    is flagged later, from its statistics).
-    """
-    for i in range(nr):
-        x = X[b0 + i][a : a + m]
-        if m <= BLOCK:
-            s = 0.0
-            for j in range(m):
-                s += x[j]
-        else:
-            s = 0.0
-            for lo in range(0, m, BLOCK):
-                s += _sum(x[lo : lo + BLOCK])
-        c = np.float64(m)
-        if not np.isfinite(s):
-            s = c = 0.0
-            for lo in range(0, m, BLOCK):
-                u, v = _nan_sum(x[lo : lo + BLOCK])
-                s += u
-                c += v
-        cnt[i] = c
-        d[i] = s / c if c > 0 else 0.0
+def _row_sum(x):
+    """Sum (float64) and count of the row ``x``; a row whose sum is not
+    finite is summed again without its NaN (an inf is flagged later, from
+    its statistics). Rows longer than BLOCK are summed block by block."""
+    m = x.shape[0]
+    if m <= BLOCK:
+        s = 0.0
+        for j in range(m):
+            s += x[j]
+    else:
+        s = 0.0
+        for lo in range(0, m, BLOCK):
+            s += _sum(x[lo : lo + BLOCK])
+    if np.isfinite(s):
+        return s, np.float64(m)
+    s = c = 0.0
+    for lo in range(0, m, BLOCK):
+        u, v = _nan_sum(x[lo : lo + BLOCK])
+        s += u
+        c += v
+    return s, c
 
 
 @njit(fastmath=_REASSOC, cache=True, nogil=True)
-def _block_devs(X, b0, nr, a, m, d, s1, s2, cnt):
-    """Sums and sums of squares of ``X[b0 + i, a:a + m] - d[i]`` (float64).
-
-    Rows with NaN (``cnt[i] < m``, or sums not finite) skip it and count
-    the other values.
-    """
-    for i in range(nr):
-        x = X[b0 + i][a : a + m]
-        di = d[i]
-        if cnt[i] == m:
-            if m <= BLOCK:
-                u = v = 0.0
-                for j in range(m):
-                    w = np.float64(x[j] - di)
-                    u += w
-                    v += w * w
-            else:
-                u = v = 0.0
-                for lo in range(0, m, BLOCK):
-                    p, q = _sums_dev(x[lo : lo + BLOCK], di)
-                    u += p
-                    v += q
-            if np.isfinite(v):
-                s1[i] = u
-                s2[i] = v
-                continue
-        u = v = c = 0.0
-        for lo in range(0, m, BLOCK):
-            p, q, k = _nan_sums_dev(x[lo : lo + BLOCK], di)
-            u += p
-            v += q
-            c += k
-        s1[i] = u
-        s2[i] = v
-        cnt[i] = c
+def _row_sums_dev(x, d, n):
+    """Sum, sum of squares (float64) and count of ``x - d``; NaN skipped
+    (when ``n`` says the row has some, or the sums are not finite)."""
+    m = x.shape[0]
+    if n == m:
+        if m <= BLOCK:
+            u = v = 0.0
+            for j in range(m):
+                w = np.float64(x[j] - d)
+                u += w
+                v += w * w
+        else:
+            u = v = 0.0
+            for lo in range(0, m, BLOCK):
+                p, q = _sums_dev(x[lo : lo + BLOCK], d)
+                u += p
+                v += q
+        if np.isfinite(v):
+            return u, v, n
+    u = v = c = 0.0
+    for lo in range(0, m, BLOCK):
+        p, q, k = _nan_sums_dev(x[lo : lo + BLOCK], d)
+        u += p
+        v += q
+        c += k
+    return u, v, c
 
 
 @njit(cache=True, nogil=True)
@@ -371,35 +356,33 @@ def _rows(
                 _small_write(Z, b0, nr, o, m, U, V, d, d2a, ra, st, gs, bs, affine)
                 _store_stats(Z, C, S, stats, scale, b0, nr, g, stat_c, stat_s, ca, sa)
                 continue
-            if center:
-                _block_means(X, b0, nr, a, m, d, cnt)
-            else:
-                d[:nr] = 0
-                cnt[:nr] = m
-            # Corrected two-pass (as in sknorm._row_stats): the mean of the
-            # residuals x - d is the rounding error of d.
-            _block_devs(X, b0, nr, a, m, d, s1, s2, cnt)
             for i in range(nr):
                 row = b0 + i
-                n_i = cnt[i]
+                x = X[row][a : a + m]
+                n_i = np.float64(m)
+                di = typ(0)
+                if center:
+                    s, n_i = _row_sum(x)
+                    if n_i > 0:
+                        di = typ(s / n_i)
+                # Corrected two-pass (as in sknorm._row_stats): the mean of
+                # the residuals x - di is the rounding error of di.
+                t1, ss, n_i = _row_sums_dev(x, di, n_i)
                 if n_i == 0:  # a row of NaN: the shared rule gives NaN
                     bad[row, g] = True
                     continue
-                di = d[i]
-                ss = s2[i]
                 d2 = typ(0)
                 c = 0.0
                 if center:
-                    delta2 = s1[i] / n_i
+                    delta2 = t1 / n_i
                     d2 = typ(delta2)
-                    ss -= s1[i] * delta2
+                    ss -= t1 * delta2
                     c = np.float64(di) + delta2
                     if not np.isfinite(c):
                         bad[row, g] = True
                         continue
                 r = typ(1)
                 sd = 0.0
-                x = X[row][a : a + m]
                 if scale:
                     if ss < 0:  # rounding; NaN stays NaN
                         ss = 0.0
