@@ -196,7 +196,8 @@ def _normalize_rows(X, Z, C, S, rows, layout, center, scale, eps, affines):
         raise ValueError(INF_MESSAGE)
     for g in range(layout.n_groups):
         c, s = _normalize_group(x, z, layout, g, center, scale, eps, affines[g])
-        C[rows, g] = c
+        if C is not None:
+            C[rows, g] = c
         if S is not None:
             S[rows, g] = s
     if layout.rest_in.size and (Z is not X or wide):
@@ -220,8 +221,10 @@ def _transform_dense(X, layout, center, scale, eps, gain, bias, copy, stats=True
             kernels, X, Z, layout, center, scale, eps, gain, bias, n_threads, stats
         )
         return Z, C, (None if scale is None else S)
-    C = np.empty((n, layout.n_groups))
-    S = None if scale is None else np.empty((n, layout.n_groups))
+    # Per-row statistics only for callers that want them: for narrow groups
+    # they would add a quarter to the output's memory.
+    C = np.empty((n, layout.n_groups)) if stats else None
+    S = None if scale is None or not stats else np.empty((n, layout.n_groups))
     affines = _affine_arrays(gain, bias, layout)
     step = chunk_rows(X.shape[1], X.itemsize)
 
