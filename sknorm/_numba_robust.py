@@ -112,22 +112,31 @@ def _select(t, lo, hi, k):
     while size > 1:
         rounds += 2
         size >>= 1
+    # A linear congruential generator (31 bits) for the pivot samples,
+    # seeded by the call: deterministic, and blind to the rows' patterns.
+    seed = (hi * 40503 + k * 69069 + lo) & 0x7FFFFFFF
     while hi - lo > _SMALL:
         if rounds == 0:
             # Too many poor pivots (adversarial input): O(n log n).
             _heapsort(t, lo, hi)
             return
         rounds -= 1
-        # Median of three (branch-free) as the pivot, placed at t[lo].
-        mid = (lo + hi) >> 1
-        a = t[lo]
-        b = t[mid]
-        c = t[hi - 1]
-        lo2 = min(a, b)
-        hi2 = max(a, b)
-        p = max(lo2, min(hi2, c))
-        t[mid] = min(lo2, c)
-        t[hi - 1] = max(hi2, c)
+        # The median of three values at pseudo-random places as the pivot,
+        # placed at t[lo]: fixed places (the ends, the quarters) meet bad
+        # pivots round after round on sorted, organ-pipe or V-shaped rows.
+        size = hi - lo
+        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+        ia = lo + ((seed * size) >> 31)
+        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+        ib = lo + ((seed * size) >> 31)
+        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+        ic = lo + ((seed * size) >> 31)
+        a = t[ia]
+        b = t[ib]
+        c = t[ic]
+        p = max(min(a, b), min(max(a, b), c))
+        ip = ia if a == p else (ib if b == p else ic)
+        t[ip] = t[lo]
         t[lo] = p
         # Branch-free Lomuto: the values below p gather at t[lo + 1:i].
         i = lo + 1
