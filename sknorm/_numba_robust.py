@@ -15,9 +15,10 @@ engine asks it): two kernels.
   the median); with another center, a second network sorts ``|x - c|``.
 * Other rows, one at a time: a copy in a per-thread scratch row (in cache,
   checked for NaN and inf on the way), where the order statistics are
-  *selected* (quickselect: median-of-3 pivot, branch-free Lomuto partition,
-  pivot ties gathered in one extra sweep, a heapsort fallback after
-  ``2 log2(n)`` rounds so that no input is quadratic). After the ``k``-th
+  *selected* (quickselect: the pivot is the median of three values at
+  pseudo-random places, branch-free Lomuto partition, pivot ties gathered
+  in one extra sweep, a heapsort fallback after ``2 log2(n)`` rounds so
+  that no input is quadratic). After the ``k``-th
   value is selected, everything left of it is smaller and everything right
   larger, so the next statistic is selected in the part between the ones
   already placed (the lower middle of an even row is the maximum of the
