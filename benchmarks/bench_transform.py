@@ -272,6 +272,7 @@ def bench_small(repeats):
     rows = [[k, f"{v * 1e6:.1f}", f"{v / base:.2f}x"] for k, v in per_call.items()]
     print("\nPer-call time on a 100 x 16 float64 input:\n")
     print(table(rows, ["method", "time (us)", "vs StandardScaler"]))
+    return per_call
 
 
 def bench_fit_and_robust(shape, repeats):
@@ -357,6 +358,7 @@ def bench_issue_cases(shape, threads, repeats):
     ln = LayerNormalizer().fit(X[:10])
     ln_aff = LayerNormalizer(affine=True).fit(X[:1000])
     X32 = X.astype(np.float32)
+    copy_threads = threaded_copy(threads)
     funcs = {
         f"copy, {threads} threads": threaded_copy(threads),
         "transform": ln.transform,
@@ -372,6 +374,7 @@ def bench_issue_cases(shape, threads, repeats):
             center="median", scale="iqr"
         ).transform,
         "fit, affine=True": lambda X: LayerNormalizer(affine=True).fit(X),
+        f"float32 copy, {threads} threads": lambda X: copy_threads(X32),
         "float32 transform": lambda X: ln.transform(X32),
         "float32 transform, affine=True": lambda X: ln_aff.transform(X32),
     }
@@ -388,7 +391,7 @@ def bench_issue_cases(shape, threads, repeats):
         ("float32 transform, affine=True", "float32 transform", ""),
         ("transform", f"copy, {threads} threads", "<= 1.1x"),
         ("transform (numpy engine)", f"copy, {threads} threads", ""),
-        ("float32 transform", f"copy, {threads} threads", "<= 1.5x"),
+        ("float32 transform", f"float32 copy, {threads} threads", "<= 1.5x"),
     ]
     rows = []
     for case, base, target in cases:
@@ -415,9 +418,72 @@ def bench_issue_cases(shape, threads, repeats):
         "GroupNormalizer(8)",
         'center="median", scale="mad"',
     ]
-    mem = [[k, f"{peak_memory(funcs[k], X):.3f}"] for k in keys]
+    mem = {k: peak_memory(funcs[k], X) for k in keys}
     print("\nPeak traced memory / output bytes (target <= 1.1):\n")
-    print(table(mem, ["case", "peak / output"]))
+    print(table([[k, f"{v:.3f}"] for k, v in mem.items()], ["case", "peak / output"]))
+    return t, mem
+
+
+def issue_summary(results, small, t, mem, shape, threads):
+    """Every row of issue 13's table, each with its baseline from this run."""
+    copy = f"copy, {threads} threads"
+    at = f"{shape[0]:,} x {shape[1]:,}"
+    rows = []
+
+    def add(case, value, base, target, memory=""):
+        ok = "yes" if value <= float(target.split()[-1].rstrip("x")) else "no"
+        rows.append([case, f"{value:.2f}x", base, target, ok, memory])
+
+    def peak(key):
+        return f"{mem[key]:.2f}x" if key in mem else ""
+
+    add(f"NaN rows, {at}", t["NaN rows"] / t["transform"], "transform",
+        "<= 1.3x", peak("NaN rows"))  # fmt: skip
+    add(
+        "NaN rows, numpy engine",
+        t["NaN rows (numpy engine)"] / t["transform (numpy engine)"],
+        "its transform",
+        "<= 1.3x",
+        peak("NaN rows (numpy engine)"),
+    )
+    add("GroupNormalizer(8)", t["GroupNormalizer(8)"] / t["transform"],
+        "transform", "<= 1.3x", peak("GroupNormalizer(8)"))  # fmt: skip
+    add('center="median"', t['center="median"'] / t["transform"], "transform",
+        "<= 1.3x")  # fmt: skip
+    for sc in ("mad", "iqr"):
+        key = f'center="median", scale="{sc}"'
+        add(key, t[key] / t["transform"], "transform", "<= 1.6x", peak(key))
+    add("fit, affine=True", t["fit, affine=True"] / t["transform"], "transform",
+        "<= 1.2x")  # fmt: skip
+    add(
+        "per call, 100 x 16 (default engine)",
+        small["LayerNormalizer.transform (default)"]
+        / small["StandardScaler.transform"],
+        "StandardScaler",
+        "<= 1.0x",
+    )
+    if "LayerNormalizer.transform (numba)" in small:
+        add(
+            "per call, 100 x 16 (numba engine)",
+            small["LayerNormalizer.transform (numba)"]
+            / small["StandardScaler.transform"],
+            "StandardScaler",
+            "<= 1.0x",
+        )
+    for (size, dtype), (times, _) in results.items():
+        if "sknorm numba" not in times:
+            continue
+        name = f"{size[0]:,} x {size[1]:,} {dtype}, numba"
+        limit = "<= 1.1x" if dtype == "float64" else "<= 1.5x"
+        add(name, times["sknorm numba"] / times[copy], copy, limit)
+        if dtype == "float32":
+            # The issue's older rows: float32 against the one-thread roofline.
+            limit = "<= 1.0x" if size[1] < 1000 else "<= 1.2x"
+            add(name, times["sknorm numba"] / times["roofline"], "roofline", limit)
+    print(f"\nIssue 13 summary ({threads} threads; every ratio against a baseline")
+    print("measured in this run; memory: peak traced / output bytes, <= 1.1x):\n")
+    header = ["case", "ratio", "baseline", "target", "met", "memory"]
+    print(table(rows, header))
 
 
 def main(argv=None):
@@ -448,10 +514,11 @@ def main(argv=None):
         args.quick,
     )
     report_sizes(results)
-    bench_small(repeats)
-    bench_issue_cases(issue_shape, args.threads, repeats)
+    small = bench_small(repeats)
+    cases, mem = bench_issue_cases(issue_shape, args.threads, repeats)
     if not args.quick:
         bench_fit_and_robust(sizes[0], max(3, repeats // 2))
+    issue_summary(results, small, cases, mem, issue_shape, args.threads)
 
 
 if __name__ == "__main__":
