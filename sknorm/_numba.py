@@ -3,8 +3,10 @@
 ``pip install sknorm[fast]`` installs numba; :func:`sknorm.set_config` with
 ``engine="numpy"`` switches these kernels off. They cover the common dense
 case (``center`` in {"mean", None}, ``scale`` in {"std", None}, groups of
-contiguous columns) and compute, row by row and in one sweep over memory, the
-same arithmetic as the numpy engine in :mod:`sknorm._row_stats`:
+contiguous columns) and compute, row by row and in one sweep over memory (a
+row is read from memory once, summed twice from cache and written once, with
+no scratch copy), the same arithmetic as the numpy engine in
+:mod:`sknorm._row_stats`:
 
 * ``delta = sum(x) / n`` rounded to the dtype; then, from ``v = x - delta``
   (exact or nearly so: ``delta`` is close to the values), ``delta2 = sum(v) / n``
@@ -19,7 +21,9 @@ same arithmetic as the numpy engine in :mod:`sknorm._row_stats`:
 
 A row holding NaN is normalized here too: when its plain sums come out not
 finite, they are formed again skipping the NaN, with ``n`` the number of
-values present, and the NaN stays NaN in the output.
+values present, and the NaN stays NaN in the output. Groups of at most
+:data:`SMALL_GROUP` columns are summed across a block of rows instead (a
+vector loop never starts along a row of 8 values): see :func:`_small_sums`.
 
 Only the additions inside a block are reassociated (vectorized); the
 subtractions and products are done exactly as written. A row whose
