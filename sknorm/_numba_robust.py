@@ -697,7 +697,14 @@ def _rows_net(
                 if keep:
                     C[row, g] = c
                 z = Z[row]
-                _write(X[row, a : a + m], z, out_lo[g], m, d, d2, r, gs, bs, affine)
+                xs = X[row, a : a + m]
+                zs = z[out_lo[g] : out_lo[g] + m]
+                if affine:
+                    for j in range(m):
+                        zs[j] = (((xs[j] - d) - d2) * r) * gs[j] + bs[j]
+                else:
+                    for j in range(m):
+                        zs[j] = ((xs[j] - d) - d2) * r
                 if stat_c[g] >= 0:
                     z[stat_c[g]] = c
                 if scale and stat_s[g] >= 0:
