@@ -254,9 +254,13 @@ def _small_stats(nr, center, scale, eps, ss_small, d, s1, s2, cnt, d2a, ra, ca, 
 
 @njit(cache=True, nogil=True)
 def _small_write(Z, b0, nr, o, m, U, V, d, d2a, ra, st, gs, bs, affine):
-    """Write the rows summed by :func:`_small_sums` (but those flagged in
-    ``st``): normalized along the rows into ``V`` (vectorized), then stored
-    transposed."""
+    """Write the rows summed by :func:`_small_sums`: normalized along the
+    rows into ``V`` (vectorized), then stored transposed, column by column.
+
+    Rows flagged in ``st`` get their input values back instead, so that the
+    stores need no branch and leave in-place input untouched for the slow
+    path (which overwrites them otherwise).
+    """
     for j in range(m):
         u = U[j]
         v = V[j]
@@ -264,15 +268,16 @@ def _small_write(Z, b0, nr, o, m, U, V, d, d2a, ra, st, gs, bs, affine):
             gj = gs[j]
             bj = bs[j]
             for i in range(nr):
-                v[i] = (((u[i] - d[i]) - d2a[i]) * ra[i]) * gj + bj
+                w = (((u[i] - d[i]) - d2a[i]) * ra[i]) * gj + bj
+                v[i] = u[i] if st[i] else w
         else:
             for i in range(nr):
-                v[i] = ((u[i] - d[i]) - d2a[i]) * ra[i]
-    for i in range(nr):
-        if st[i] == 0:
-            z = Z[b0 + i][o : o + m]
-            for j in range(m):
-                z[j] = V[j, i]
+                w = ((u[i] - d[i]) - d2a[i]) * ra[i]
+                v[i] = u[i] if st[i] else w
+    for j in range(m):
+        v = V[j]
+        for i in range(nr):
+            Z[b0 + i, o + j] = v[i]
 
 
 @njit(cache=True, nogil=True)
