@@ -106,9 +106,11 @@ def _normalize_block(x, out, center, scale, eps):
         c += delta2
     elif center == "median":
         # Order statistics from a sorted copy of the block (numpy's SIMD sort
-        # is several times faster than np.median's per-row partition). NaN
-        # sorts last and inf at the ends: such rows are flagged below.
-        srt = np.sort(x, axis=1)
+        # is several times faster than np.median's per-row partition), or on
+        # long rows a partial selection (_order_stats). NaN goes last and inf
+        # to the ends: such rows are flagged below.
+        wanted = _median_at(n_cols) + (_iqr_at(n_cols) if scale == "iqr" else [])
+        srt = _order_stats(x, wanted)
         c = _median_sorted(srt)
         sub_rows(out, x, c.astype(dtype))
     else:
@@ -130,15 +132,14 @@ def _normalize_block(x, out, center, scale, eps):
         # checks below (a row of NaN, or a tiny one, goes to the slow path).
         np.copyto(out, np.nan, where=nan)
     if scale == "mad":
-        srt = np.abs(out)
-        srt.sort(axis=1)
+        srt = _order_stats(np.abs(out), _median_at(n_cols), in_place=True)
         s = MAD_TO_STD * _median_sorted(srt)
     elif scale == "iqr":
         # The IQR of x itself, from differences of its order statistics
         # (iqr_from_sorted): deviations about a rounded mean could carry more
         # rounding than a small IQR.
         if center != "median":  # the median's sort is of x already
-            srt = np.sort(x, axis=1)
+            srt = _order_stats(x, _iqr_at(n_cols))
         s = _iqr_sorted(srt) / IQR_TO_STD
     if scale == "mad":
         dev_lo, dev_hi = srt[:, 0], srt[:, -1]
@@ -229,8 +230,46 @@ def _zero_nan(x, out):
     return nan, count
 
 
+def _median_at(n_cols):
+    """Positions of the order statistics of a row's median."""
+    h = n_cols // 2
+    return [h] if n_cols % 2 else [h - 1, h]
+
+
+def _iqr_at(n_cols):
+    """Positions of the order statistics of a row's IQR (see _iqr_sorted)."""
+    last = n_cols - 1
+    out = []
+    for q in (0.25, 0.75):
+        lo = int(np.floor(q * last))
+        out += [lo, min(lo + 1, last)]
+    return out
+
+
+def _order_stats(a, positions, in_place=False):
+    """``a`` with each row's values at ``positions`` and at both ends where a
+    sort would put them (NaN last).
+
+    numpy's SIMD sort beats a per-row selection on short rows; from 2,048
+    columns (4,096 or 8,192 for more positions) np.partition is 1.3-2.7x
+    faster (numpy 2, AVX-512).
+    """
+    n_cols = a.shape[1]
+    kth = sorted(set(positions) | {0, n_cols - 1})
+    if n_cols < 2048 * max(1, (len(kth) - 1) // 2):
+        if in_place:
+            a.sort(axis=1)
+            return a
+        return np.sort(a, axis=1)
+    if in_place:
+        a.partition(kth, axis=1)
+        return a
+    return np.partition(a, kth, axis=1)
+
+
 def _median_sorted(srt):
-    """Row medians (float64) of a block whose rows are sorted, as np.median."""
+    """Row medians (float64) of a block whose rows are sorted (or selected
+    at those positions), as np.median."""
     n_cols = srt.shape[1]
     h = n_cols // 2
     if n_cols % 2:
@@ -239,7 +278,8 @@ def _median_sorted(srt):
 
 
 def _iqr_sorted(srt):
-    """Row IQR (float64) of a sorted block, np.percentile's "linear" quantiles."""
+    """Row IQR (float64) of a sorted block (or selected at _iqr_at), as
+    np.percentile's "linear" quantiles."""
     last = srt.shape[1] - 1
     ends = []
     for q in (0.25, 0.75):

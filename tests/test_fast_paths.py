@@ -38,7 +38,7 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     ENGINES = ["numpy"]
 
-# Supported by the numba kernels; other options run the numpy engine.
+# Supported by sknorm._numba; the robust options have sknorm._numba_robust.
 NUMBA_OPTIONS = [("mean", "std"), (None, "std"), ("mean", None)]
 
 
@@ -531,6 +531,35 @@ def test_estimators_made_and_dropped_in_turn_use_their_own_groups(engine, rng):
             assert rel_err(Z[:, :12], expected) <= 1e-13
             assert_allclose(Z[:, 12:], stats, rtol=1e-13, atol=1e-15)
             del Z
+
+
+@pytest.mark.parametrize("n_cols", [2047, 2048, 4096, 6145])
+@pytest.mark.parametrize(
+    "center, scale", [("median", "mad"), ("median", "iqr"), (None, "iqr")]
+)
+def test_long_rows_robust_statistics_by_selection(n_cols, center, scale, rng):
+    # From 2,048 columns the numpy engine selects the order statistics it
+    # needs instead of sorting; they must be np.median's and np.percentile's.
+    X = rng.standard_t(3, size=(9, n_cols))
+    X[1] = np.sort(X[1])
+    X[2] = np.round(X[2])  # ties
+    X[3, 5] = np.nan
+    X[4, : n_cols // 2 + 1] = 1.0  # over half equal: a MAD of 0, fallback
+    Z, C, S = layer_norm(X, center=center, scale=scale, return_stats=True)
+    med = np.nanmedian(X, axis=1)
+    if center == "median":
+        assert_array_equal(C, med)
+    c = med if center == "median" else np.zeros(len(X))
+    dev = X - c[:, None]
+    if scale == "mad":
+        s = 1.482602218505602 * np.nanmedian(np.abs(dev), axis=1)
+        mean_ad = np.nanmean(np.abs(dev), axis=1)
+        s = np.where(s == 0, 1.2533141373155003 * mean_ad, s)
+    else:
+        q75, q25 = np.nanpercentile(X, [75, 25], axis=1)
+        s = (q75 - q25) / 1.3489795003921634
+    assert_allclose(S, s, rtol=1e-13)
+    assert rel_err(Z, dev / np.sqrt(s**2 + 1e-5)[:, None]) <= 1e-13
 
 
 def test_sknorm_exports_config():
