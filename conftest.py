@@ -1,9 +1,9 @@
 """Test-session setup: the Array API switch, and collection rules for the doctests.
 
-``sknorm/_numba.py`` holds the optional compiled kernels and imports numba at
-module level; it is loaded only when numba is installed (``sknorm[fast]``), so
-its doctests are collected only then; likewise ``sknorm/onnx.py`` (skl2onnx,
-``sknorm[onnx]``).
+``sknorm/_numba.py`` and ``sknorm/_numba_robust.py`` hold the optional compiled
+kernels and import numba at module level; they are loaded only when numba is
+installed (``sknorm[fast]``), so their doctests are collected only then;
+likewise ``sknorm/onnx.py`` (skl2onnx, ``sknorm[onnx]``).
 """
 
 import importlib.metadata
@@ -42,7 +42,7 @@ if _array_api_dispatch_possible():
 
 collect_ignore = []
 if importlib.util.find_spec("numba") is None:
-    collect_ignore.append("sknorm/_numba.py")
+    collect_ignore += ["sknorm/_numba.py", "sknorm/_numba_robust.py"]
 # sknorm.onnx imports skl2onnx at module level (an ImportError naming the
 # [onnx] extra without it): its doctests run only where the extra is installed.
 if importlib.util.find_spec("skl2onnx") is None:
