@@ -357,6 +357,8 @@ def _rows(
             o = out_lo[g]
             gs = gain[a : a + m] if affine else gain
             bs = bias[a : a + m] if affine else bias
+            # Statistics to store for this group (none on a plain transform).
+            store = stats or stat_c[g] >= 0 or (scale and stat_s[g] >= 0)
             if m <= SMALL_GROUP:
                 _small_sums(X, b0, nr, a, m, U, center, d, s1, s2, cnt)
                 _small_stats(
@@ -448,9 +450,11 @@ def _rows(
                 else:
                     for j in range(m):
                         z[j] = ((x[j] - di) - d2) * r
-                ca[i] = c
-                sa[i] = sd
-            _store_stats(Z, C, S, stats, scale, b0, nr, g, stat_c, stat_s, ca, sa)
+                if store:
+                    ca[i] = c
+                    sa[i] = sd
+            if store:
+                _store_stats(Z, C, S, stats, scale, b0, nr, g, stat_c, stat_s, ca, sa)
         if other.shape[0] or rest_in.shape[0]:
             for row in range(b0, b0 + nr):
                 xr = X[row]
