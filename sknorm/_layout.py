@@ -9,7 +9,6 @@ scale column per group (each only when the option is not None). Every backend
 inverse reads it back by the same layout.
 """
 
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +45,12 @@ class GroupSpec:
         """The same groups with every column kept (the affine fit's view)."""
         cols = np.arange(self.n_features)
         return GroupSpec(self.n_features, self.names, self.indices, cols)
+
+    def __getstate__(self):
+        # Layouts cached by Layout.of are not part of the fitted state.
+        state = dict(self.__dict__)
+        state.pop("_layouts", None)
+        return state
 
     @property
     def in_group(self):
@@ -101,22 +106,18 @@ class Layout:
     """
 
     _EMPTY = np.empty(0, dtype=np.intp)
-    # Layouts of live specs, by (id(spec), center, scale, keep_stats): an
-    # estimator's spec is reused across transform calls, and building its
-    # layout is a fifth of the engine's time on a call of 100 rows.
-    _CACHE = {}
 
     @classmethod
     def of(cls, spec, center, scale, keep_stats):
-        """The (cached, read-only) layout of ``spec``; see the class."""
-        key = (id(spec), center, scale, bool(keep_stats))
-        hit = cls._CACHE.get(key)
-        if hit is not None and hit[0]() is spec:
-            return hit[1]
-        layout = cls(spec, center, scale, keep_stats)
-        if len(cls._CACHE) >= 256:
-            cls._CACHE.clear()
-        cls._CACHE[key] = (weakref.ref(spec), layout)
+        """The layout of ``spec``, kept on the spec for the next calls (an
+        estimator's spec is reused across transform calls, and building its
+        layout is a fifth of the engine's time on a call of 100 rows). Treat
+        it as read-only."""
+        layouts = spec.__dict__.setdefault("_layouts", {})
+        key = (center, scale, bool(keep_stats))
+        layout = layouts.get(key)
+        if layout is None:
+            layout = layouts[key] = cls(spec, center, scale, keep_stats)
         return layout
 
     def __init__(self, spec, center, scale, keep_stats):
