@@ -108,6 +108,18 @@ def test_pickle_round_trip_gives_identical_transform(est, protocol):
 
 
 @pytest.mark.parametrize("est", ESTIMATORS, ids=repr)
+def test_transform_leaves_the_saved_state_unchanged(est):
+    # What transform keeps for its next calls (layouts) is not fitted state:
+    # a model saved after transforming is the model saved before.
+    X = _data()
+    est = _fitted(est, X)
+    before = pickle.dumps(est)
+    est.transform(X)
+    est.transform(_data(seed=1))
+    assert pickle.dumps(est) == before
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=repr)
 def test_unfitted_estimator_round_trips(est):
     loaded = _no_warning_loads(pickle.dumps(est))
     assert repr(loaded) == repr(est)
