@@ -457,13 +457,17 @@ def _rows(
                 _store_stats(Z, C, S, stats, scale, b0, nr, g, stat_c, stat_s, ca, sa)
         if other.shape[0] or rest_in.shape[0]:
             for row in range(b0, b0 + nr):
-                xr = X[row]
-                zr = Z[row]
-                for k in range(other.shape[0]):
-                    if np.isinf(xr[other[k]]):
-                        bad[row, n_groups] = True
-                for k in range(rest_in.shape[0]):
-                    zr[rest_out[k]] = xr[rest_in[k]]
+                _rest(X[row], Z[row], row, other, rest_in, rest_out, bad, n_groups)
+
+
+@njit(cache=True, nogil=True)
+def _rest(x, z, row, other, rest_in, rest_out, bad, n_groups):
+    """Passthrough columns of a row, and an inf in a column of no group."""
+    for k in range(other.shape[0]):
+        if np.isinf(x[other[k]]):
+            bad[row, n_groups] = True
+    for k in range(rest_in.shape[0]):
+        z[rest_out[k]] = x[rest_in[k]]
 
 
 @njit(cache=True, nogil=True)
@@ -493,6 +497,34 @@ def _rows_parallel(
         )  # fmt: skip
 
 
+def launch(X, n_threads, parallel_kernel, serial_kernel):
+    """Run ``parallel_kernel(step, n_tasks)`` on ``n_threads`` of numba's
+    threads where that is safe and free, else ``serial_kernel(step)``;
+    ``step`` is rows per task (about 256 KiB of ``X``), a few tasks per
+    thread."""
+    n = X.shape[0]
+    n_threads = min(n_threads, numba.config.NUMBA_NUM_THREADS)
+    step = max(1, 2**18 // max(1, X.shape[1] * X.itemsize))
+    # In a child forked after the parallel kernel ran, only the serial one
+    # is safe (see sknorm._config).
+    parallel = n_threads > 1 and n > step and _config.numba_parallel_allowed()
+    if parallel and _PARALLEL_LOCK.acquire(blocking=False):
+        # numba's default threading layer does not allow concurrent parallel
+        # launches: a second caller meanwhile runs the serial kernel.
+        try:
+            _config.numba_parallel_ran()
+            old = numba.get_num_threads()
+            numba.set_num_threads(n_threads)
+            try:
+                parallel_kernel(step, min(-(-n // step), 4 * n_threads))
+            finally:
+                numba.set_num_threads(old)
+        finally:
+            _PARALLEL_LOCK.release()
+    else:
+        serial_kernel(step)
+
+
 def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads, stats=True):
     """Normalize C-contiguous ``X`` into C-contiguous ``Z`` (may be ``X``).
 
@@ -518,28 +550,13 @@ def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads, stats=Tru
     # underflow or to deviations in the dtype's subnormal range.
     ss_small = small_sum_of_squares(W.dtype)
     args = (*layout, gain, bias, center == "mean", scale == "std", float(eps))
-    n_threads = min(n_threads, numba.config.NUMBA_NUM_THREADS)
-    # Rows per parallel task: at least about 256 KiB of input.
-    step = max(1, 2**18 // max(1, X.shape[1] * X.itemsize))
-    # In a child forked after the parallel kernel ran, only the serial one
-    # is safe (see sknorm._config).
-    parallel = n_threads > 1 and n > step and _config.numba_parallel_allowed()
-    if parallel and _PARALLEL_LOCK.acquire(blocking=False):
-        # numba's default threading layer does not allow concurrent parallel
-        # launches: a second caller meanwhile runs the serial kernel.
-        try:
-            _config.numba_parallel_ran()
-            old = numba.get_num_threads()
-            numba.set_num_threads(n_threads)
-            try:
-                n_tasks = min(-(-n // step), 4 * n_threads)
-                _rows_parallel(X, Z, *args, ss_small, W, C, S, bad, n_tasks)
-            finally:
-                numba.set_num_threads(old)
-        finally:
-            _PARALLEL_LOCK.release()
-    else:
-        _rows_serial(X, Z, *args, ss_small, W, C, S, bad)
+    args = (*args, ss_small, W, C, S, bad)
+    launch(
+        X,
+        n_threads,
+        lambda step, n_tasks: _rows_parallel(X, Z, *args, n_tasks),
+        lambda step: _rows_serial(X, Z, *args),
+    )
     if not stats:
         C = S = None
     return C, S, bad

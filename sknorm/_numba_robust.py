@@ -40,13 +40,12 @@ not finite) are left unwritten and flagged; the engine redoes them by
 
 import functools
 
-import numba
 import numpy as np
 from numba import njit, prange
 
-from . import _config
 from ._numba import (
-    _PARALLEL_LOCK,
+    _rest,
+    launch,
     moments,  # noqa: F401 - the affine fit calls kernels.moments
 )
 from ._row_stats import BLOCK
@@ -261,28 +260,12 @@ def _vsum(v, d, sq):
 
 
 @njit(cache=True, nogil=True)
-def _sum(t, m):
+def _sum_dev(t, m, d, square):
+    """Sum (``square``: sum of squares) of ``t[:m] - d``, each difference in
+    the dtype, in float64 over blocks of BLOCK values."""
     s = 0.0
     for lo in range(0, m, BLOCK):
-        s += _vsum(t[lo : min(m, lo + BLOCK)], t.dtype.type(0), False)
-    return s
-
-
-@njit(cache=True, nogil=True)
-def _sum_dev(t, m, d):
-    """Sum of ``t - d`` (each difference in the dtype) in float64."""
-    s = 0.0
-    for lo in range(0, m, BLOCK):
-        s += _vsum(t[lo : min(m, lo + BLOCK)], d, False)
-    return s
-
-
-@njit(cache=True, nogil=True)
-def _sum_sq_dev(t, m, d):
-    """Sum of squares of ``t - d`` (each difference in the dtype) in float64."""
-    s = 0.0
-    for lo in range(0, m, BLOCK):
-        s += _vsum(t[lo : min(m, lo + BLOCK)], d, True)
+        s += _vsum(t[lo : min(m, lo + BLOCK)], d, square)
     return s
 
 
@@ -353,16 +336,6 @@ def _write(xs, z, o, m, d, d2, r, gs, bs, affine):
 
 
 @njit(cache=True, nogil=True)
-def _rest(x, z, row, other, rest_in, rest_out, bad, n_groups):
-    """Passthrough columns, and an inf in a column of no group."""
-    for k in range(other.shape[0]):
-        if np.isinf(x[other[k]]):
-            bad[row, n_groups] = True
-    for k in range(rest_in.shape[0]):
-        z[rest_out[k]] = x[rest_in[k]]
-
-
-@njit(cache=True, nogil=True)
 def _rows(
     X, Z, lo, hi, in_lo, in_hi, out_lo, stat_c, stat_s, other, rest_in, rest_out,
     gain, bias, center, scale, eps, ss_small, den_min, W, C, S, bad, t, u, fixed,
@@ -393,8 +366,8 @@ def _rows(
                 d = typ(c)
             elif center == 1:
                 # The corrected two-pass mean, as sknorm._numba.
-                d = typ(_sum(t, m) / m)
-                delta2 = _sum_dev(t, m, d) / m
+                d = typ(_sum_dev(t, m, t.dtype.type(0), False) / m)
+                delta2 = _sum_dev(t, m, d, False) / m
                 d2 = typ(delta2)
                 c = np.float64(d) + delta2
             if not np.isfinite(c):
@@ -405,7 +378,7 @@ def _rows(
             if scale:
                 ss = 0.0
                 if scale == 1:
-                    ss = _sum_sq_dev(t, m, d)
+                    ss = _sum_dev(t, m, d, True)
                     s = np.sqrt(ss / m)
                     lo_d, hi_d = _dev_range(xs, m, d, d2, t)
                 elif scale == 2:
@@ -832,28 +805,14 @@ def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads, stats=Tru
         # Blocks of 128 rows at 64 columns (measured best; the copy is in L2).
         sizes = (1, max(16, min(256, NET_BLOCK // m)), m, v_rows)
     layout = tuple(layout)
-    n_threads = min(n_threads, numba.config.NUMBA_NUM_THREADS)
-    # Rows per parallel task: about 256 KiB of input.
-    step = max(1, 2**18 // max(1, X.shape[1] * X.itemsize))
-    # In a child forked after the parallel kernel ran, only the serial one
-    # is safe (see sknorm._config).
-    parallel = n_threads > 1 and n > step and _config.numba_parallel_allowed()
     args = (layout, opts, W, C, S, bad, nets, sizes)
-    if parallel and _PARALLEL_LOCK.acquire(blocking=False):
-        # One parallel launch at a time, shared with sknorm._numba.
-        try:
-            _config.numba_parallel_ran()
-            old = numba.get_num_threads()
-            numba.set_num_threads(n_threads)
-            try:
-                n_tasks = min(-(-n // step), 4 * n_threads)
-                _rows_parallel(X, Z, step, *args, n_tasks)
-            finally:
-                numba.set_num_threads(old)
-        finally:
-            _PARALLEL_LOCK.release()
-    else:
-        _rows_serial(X, Z, step, *args)
+    # One parallel launch at a time, shared with sknorm._numba.
+    launch(
+        X,
+        n_threads,
+        lambda step, n_tasks: _rows_parallel(X, Z, step, *args, n_tasks),
+        lambda step: _rows_serial(X, Z, step, *args),
+    )
     if not stats:
         C = S = None
     return C, S, bad
