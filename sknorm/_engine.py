@@ -228,14 +228,13 @@ def _transform_dense(X, layout, center, scale, eps, gain, bias, copy, stats=True
     affines = _affine_arrays(gain, bias, layout)
     step = chunk_rows(X.shape[1], X.itemsize)
 
-    if n <= step:  # one chunk (a small call): no dispatch
-        _normalize_rows(X, Z, C, S, slice(0, n), layout, center, scale, eps, affines)
-        return Z, C, S
-
     def work(lo, hi):
         _normalize_rows(X, Z, C, S, slice(lo, hi), layout, center, scale, eps, affines)
 
-    run_chunks(work, n, step, n_threads)
+    if n <= step:  # one chunk (a small call): no dispatch
+        work(0, n)
+    else:
+        run_chunks(work, n, step, n_threads)
     return Z, C, S
 
 
@@ -263,11 +262,9 @@ def _affine_moments_dense(X, w, spec, center, scale, eps):
             _transform_numba(
                 kernels, x, z, layout, center, scale, eps, None, None, 1, False
             )
-        else:
-            C = np.empty((x.shape[0], layout.n_groups))
-            S = None if scale is None else np.empty((x.shape[0], layout.n_groups))
+        else:  # (no per-row statistics: the moments need only z)
             _normalize_rows(
-                x, z, C, S, slice(0, x.shape[0]), layout, center, scale, eps, affines
+                x, z, None, None, slice(0, len(x)), layout, center, scale, eps, affines
             )
         return z
 
