@@ -280,14 +280,13 @@ def _median_sorted(srt):
 def _iqr_sorted(srt):
     """Row IQR (float64) of a sorted block (or selected at _iqr_at), as
     np.percentile's "linear" quantiles."""
-    last = srt.shape[1] - 1
-    ends = []
-    for q in (0.25, 0.75):
-        h = q * last
-        lo = int(np.floor(h))
-        hi = min(lo + 1, last)
-        ends += [srt[:, lo].astype(np.float64), srt[:, hi].astype(np.float64), h - lo]
-    return iqr_from_sorted(*ends)
+    n_cols = srt.shape[1]
+    lo25, hi25, lo75, hi75 = _iqr_at(n_cols)
+    a25, b25, a75, b75 = (
+        srt[:, k].astype(np.float64) for k in (lo25, hi25, lo75, hi75)
+    )
+    last = n_cols - 1
+    return iqr_from_sorted(a25, b25, 0.25 * last - lo25, a75, b75, 0.75 * last - lo75)
 
 
 # -- fast row-wise primitives -------------------------------------------------
