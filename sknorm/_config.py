@@ -5,8 +5,9 @@ beyond rounding (the engines agree to about 1e-16 relative in float64):
 
 ``engine``
     ``"auto"`` (default): the compiled numba kernels when numba is installed
-    (``pip install sknorm[fast]``) and the input has at least 32768 values,
-    else numpy. ``"numpy"``: always the pure
+    (``pip install sknorm[fast]``) and the input has at least 32768 values
+    or the kernel it needs already ran in this process, else numpy.
+    ``"numpy"``: always the pure
     numpy chunked engine. ``"numba"``: always numba (an ImportError at
     transform time if it is not installed). The environment variable
     ``SKNORM_ENGINE`` sets the default at import.
@@ -114,6 +115,11 @@ def get_config():
     return _get_threadlocal_config().copy()
 
 
+def _current(key):
+    """One key of this thread's configuration (no copy: the hot path)."""
+    return _get_threadlocal_config()[key]
+
+
 def set_config(engine=None, n_threads=None):
     """Set sknorm's configuration (for the current thread).
 
@@ -122,7 +128,9 @@ def set_config(engine=None, n_threads=None):
     engine : {"auto", "numpy", "numba"}, default=None
         How dense input is normalized. ``"auto"``: the compiled numba kernels
         when numba is installed (``pip install sknorm[fast]``) and the input
-        has at least 32768 values, else numpy.
+        has at least 32768 values, or, for a smaller input, once the kernel
+        it needs has run in this process (a small call never waits for
+        numba to load or compile); else numpy.
         ``"numpy"``: the pure numpy engine. ``"numba"``: numba, an ImportError
         at transform time if it is missing. None leaves it unchanged.
     n_threads : int, default=None
@@ -209,7 +217,7 @@ def config_context(*, engine=None, n_threads=None):
 
 def effective_n_threads():
     """The number of threads one transform may use now."""
-    n = get_config()["n_threads"]
+    n = _current("n_threads")
     if n is None:
         try:
             n = len(os.sched_getaffinity(0))

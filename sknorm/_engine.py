@@ -214,11 +214,10 @@ def _transform_dense(X, layout, center, scale, eps, gain, bias, copy, stats=True
         Z = X if not copy else np.empty(X.shape, dtype=X.dtype)
     else:
         Z = np.empty((n, layout.n_out), dtype=X.dtype)
-    n_threads = _config.effective_n_threads()
     kernels = _numba_kernels(X, Z, layout, center, scale, gain)
     if kernels is not None:
         C, S = _transform_numba(
-            kernels, X, Z, layout, center, scale, eps, gain, bias, n_threads, stats
+            kernels, X, Z, layout, center, scale, eps, gain, bias, None, stats
         )
         return Z, C, (None if scale is None else S)
     # Per-row statistics only for callers that want them: for narrow groups
@@ -234,7 +233,7 @@ def _transform_dense(X, layout, center, scale, eps, gain, bias, copy, stats=True
     if n <= step:  # one chunk (a small call): no dispatch
         work(0, n)
     else:
-        run_chunks(work, n, step, n_threads)
+        run_chunks(work, n, step, _config.effective_n_threads())
     return Z, C, S
 
 
@@ -304,7 +303,8 @@ def _affine_moments_dense(X, w, spec, center, scale, eps):
 # -- numba ---------------------------------------------------------------------
 _SUPPORTED_BY_NUMBA = {("mean", "std"), (None, "std"), ("mean", None)}
 
-#: With engine="auto", inputs with fewer values use numpy.
+#: With engine="auto", inputs with fewer values use numpy, unless the numba
+#: kernel they need already ran in this process (no load or compile to wait for).
 NUMBA_MIN_SIZE = 2**15
 
 
@@ -314,25 +314,27 @@ def _numba_kernels(X, Z, layout, center, scale, gain=None):
     Float32 output with an affine map is normalized and mapped in float64 in
     the kernel, then rounded (as :func:`_normalize_rows` does).
     """
-    engine = _config.get_config()["engine"]
+    engine = _config._current("engine")
     if engine == "numpy":
         return None
+    small = engine == "auto" and X.size < NUMBA_MIN_SIZE
     if engine == "numba":
         try:
-            from . import _numba
+            from . import _numba as kernels
         except ImportError as exc:
             raise ImportError(
                 "sknorm's engine='numba' needs numba: pip install 'sknorm[fast]', "
                 "or use sknorm.set_config(engine='auto')."
             ) from exc
+        if not _NUMBA:
+            _NUMBA.append(kernels)
+    elif small and not _NUMBA:
+        return None  # a small call does not import numba
     else:
-        if X.size < NUMBA_MIN_SIZE:
-            # "auto": small inputs gain nothing from the kernels, and the
-            # first call would pay their compilation.
+        kernels = _import_numba()
+        if kernels is None:
             return None
-        _numba = _import_numba()
-        if _numba is None:
-            return None
+    base = kernels
     # The median, MAD and IQR: selection kernels (sknorm._numba_robust).
     robust = center == "median" or scale in ("mad", "iqr")
     applies = (
@@ -345,11 +347,16 @@ def _numba_kernels(X, Z, layout, center, scale, gain=None):
     if not applies:
         return None
     if robust:
-        from . import _numba_robust
+        from . import _numba_robust as kernels
 
         # Only on the widths where selection beats numpy's sort.
-        return _numba_robust if _numba_robust.applies(layout, center, scale) else None
-    return _numba
+        if not kernels.applies(layout, center, scale):
+            return None
+    if small:
+        key = base.kernel_key(kernels.__name__, X, gain is not None, center, scale)
+        if not base.ready(key):
+            return None
+    return kernels
 
 
 _NUMBA = []
@@ -377,19 +384,20 @@ def _transform_numba(
     C, S, bad = kernels.normalize(
         X, Z, layout.numba_arrays(), center, scale, eps, g, b, n_threads, stats=stats
     )
-    if bad[:, -1].any():
-        raise ValueError(INF_MESSAGE)
-    affines = _affine_arrays(gain, bias, layout)
-    for grp in range(layout.n_groups):
-        rows = np.flatnonzero(bad[:, grp])
-        if rows.size:
-            # NaN, inf, overflow or underflow: the kernel left these rows
-            # unwritten for the shared reference rule.
-            c, s = _redo_rows(X, Z, rows, layout, grp, center, scale, eps, affines)
-            if C is not None:
-                C[rows, grp] = c
-            if S is not None and s is not None:
-                S[rows, grp] = s
+    if bad.any():
+        if bad[:, -1].any():
+            raise ValueError(INF_MESSAGE)
+        affines = _affine_arrays(gain, bias, layout)
+        for grp in range(layout.n_groups):
+            rows = np.flatnonzero(bad[:, grp])
+            if rows.size:
+                # NaN, inf, overflow or underflow: the kernel left these rows
+                # unwritten for the shared reference rule.
+                c, s = _redo_rows(X, Z, rows, layout, grp, center, scale, eps, affines)
+                if C is not None:
+                    C[rows, grp] = c
+                if S is not None and s is not None:
+                    S[rows, grp] = s
     if gain is not None and Z.dtype != np.float64 and _may_overflow(Z, g, b, scale):
         check_overflow(Z, Z.dtype)
     return C, S

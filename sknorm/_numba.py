@@ -497,17 +497,37 @@ def _rows_parallel(
         )  # fmt: skip
 
 
-def launch(X, n_threads, parallel_kernel, serial_kernel):
+#: The serial kernels that ran in this process (so are compiled or loaded),
+#: by :func:`kernel_key`: ``engine="auto"`` sends small inputs to them only
+#: then (a small call never waits for numba to load or compile).
+_READY = set()
+
+
+def kernel_key(module, X, affine, center, scale):
+    """What a kernel's compiled signature depends on, for :data:`_READY`."""
+    return (module, X.dtype.char, bool(affine), center, scale)
+
+
+def ready(key):
+    """Whether the serial kernel of ``key`` already ran in this process."""
+    return key in _READY
+
+
+def launch(X, n_threads, parallel_kernel, serial_kernel, key):
     """Run ``parallel_kernel(step, n_tasks)`` on ``n_threads`` of numba's
-    threads where that is safe and free, else ``serial_kernel(step)``;
-    ``step`` is rows per task (about 256 KiB of ``X``), a few tasks per
-    thread."""
+    threads (None: :func:`sknorm._config.effective_n_threads`) where that is
+    safe and free, else ``serial_kernel(step)``; ``step`` is rows per task
+    (about 256 KiB of ``X``), a few tasks per thread."""
     n = X.shape[0]
-    n_threads = min(n_threads, numba.config.NUMBA_NUM_THREADS)
     step = max(1, 2**18 // max(1, X.shape[1] * X.itemsize))
     # In a child forked after the parallel kernel ran, only the serial one
     # is safe (see sknorm._config).
-    parallel = n_threads > 1 and n > step and _config.numba_parallel_allowed()
+    parallel = n > step and _config.numba_parallel_allowed()
+    if parallel:
+        if n_threads is None:
+            n_threads = _config.effective_n_threads()
+        n_threads = min(n_threads, numba.config.NUMBA_NUM_THREADS)
+        parallel = n_threads > 1
     if parallel and _PARALLEL_LOCK.acquire(blocking=False):
         # numba's default threading layer does not allow concurrent parallel
         # launches: a second caller meanwhile runs the serial kernel.
@@ -523,6 +543,7 @@ def launch(X, n_threads, parallel_kernel, serial_kernel):
             _PARALLEL_LOCK.release()
     else:
         serial_kernel(step)
+        _READY.add(key)
 
 
 def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads, stats=True):
@@ -556,6 +577,7 @@ def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads, stats=Tru
         n_threads,
         lambda step, n_tasks: _rows_parallel(X, Z, *args, n_tasks),
         lambda step: _rows_serial(X, Z, *args),
+        kernel_key(__name__, X, gain.size, center, scale),
     )
     if not stats:
         C = S = None

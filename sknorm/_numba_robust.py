@@ -45,6 +45,7 @@ from numba import njit, prange
 
 from ._numba import (
     _rest,
+    kernel_key,
     launch,
     moments,  # noqa: F401 - the affine fit calls kernels.moments
 )
@@ -812,6 +813,7 @@ def normalize(X, Z, layout, center, scale, eps, gain, bias, n_threads, stats=Tru
         n_threads,
         lambda step, n_tasks: _rows_parallel(X, Z, step, *args, n_tasks),
         lambda step: _rows_serial(X, Z, step, *args),
+        kernel_key(__name__, X, gain.size, center, scale),
     )
     if not stats:
         C = S = None

@@ -82,7 +82,7 @@ def _normalize_block(x, out, center, scale, eps):
     if center == "mean":
         delta = row_sum(x)
         src = x
-        if np.isnan(delta).any():
+        if np.isnan(np.add.reduce(delta)):  # (+inf and -inf rows: a harmless yes)
             nan, count = _zero_nan(x, out)
             delta = row_sum(out)
             src = out
@@ -155,9 +155,16 @@ def _normalize_block(x, out, center, scale, eps):
             count = np.full(zero.size, float(n_cols))
             s[zero] = robust_fallback(s[zero], out[zero], None, count)
 
+    # ``bad``: rows for the reference rule (None: no row). The common case,
+    # every row finite and none tiny, is screened by a few reductions.
+    bad = None
+    bounds = None
+    if scale == "std" and nan is None:
+        bounds = _clean_std(c, s, n_cols, dtype)
     if s is None:
-        bad = ~np.isfinite(c)
-    else:
+        if not np.isfinite(np.add.reduce(c)):  # NaN and inf reach the sum
+            bad = ~np.isfinite(c)
+    elif bounds is None:
         bad = ~(np.isfinite(c) & np.isfinite(s))
         # Rows of tiny values: a sum of squares that may have underflowed (even
         # to 0), or deviations near the subnormal range, lose digits here.
@@ -177,13 +184,15 @@ def _normalize_block(x, out, center, scale, eps):
     if center == "median" or scale in ("mad", "iqr"):
         # Robust statistics can stay finite around a NaN or an inf (the
         # median of [1, 2, inf] is 2): check the ends of the sorted rows.
-        bad |= ~(np.isfinite(srt[:, 0]) & np.isfinite(srt[:, -1]))
+        ends = ~(np.isfinite(srt[:, 0]) & np.isfinite(srt[:, -1]))
+        bad = ends if bad is None else bad | ends
         if scale == "iqr":
             bad |= ~(np.isfinite(dev_lo) & np.isfinite(dev_hi))
     elif center is scale is None:
         # Nothing was computed from the data: check it for inf directly.
-        bad |= np.isinf(out).any(axis=1)
-    rows = np.flatnonzero(bad)
+        inf = np.isinf(out).any(axis=1)
+        bad = inf if bad is None else bad | inf
+    rows = _NO_ROWS if bad is None else np.flatnonzero(bad)
     if rows.size:
         x_bad = x[rows].astype(np.float64)
         if np.isinf(x_bad).any():
@@ -193,18 +202,40 @@ def _normalize_block(x, out, center, scale, eps):
         if s is not None:
             s[rows] = s_bad
     if s is not None:
-        d = denominator(s, eps)
-        d[rows] = 1.0
+        d = denominator(s, eps, bounds=bounds)
+        if rows.size:
+            d[rows] = 1.0
         # Where 1 / d is beyond the dtype's range (eps == 0 and a tiny
         # robust scale, or a tiny eps), divide instead of multiplying.
-        huge = np.flatnonzero(d < _tiny_denominator(dtype))
-        if huge.size:
-            out[huge] = out[huge] / d[huge, None]
-            d[huge] = 1.0
+        tiny_d = _tiny_denominator(dtype)
+        if bounds is None or not bounds[0] >= 2 * tiny_d:  # (d >= s, to an ulp)
+            huge = np.flatnonzero(d < tiny_d)
+            if huge.size:
+                out[huge] = out[huge] / d[huge, None]
+                d[huge] = 1.0
         scale_rows(out, (1.0 / d).astype(dtype))
     if rows.size:
         out[rows] = z_bad
     return c, s
+
+
+_NO_ROWS = np.empty(0, dtype=np.intp)
+
+
+def _clean_std(c, s, n_cols, dtype):
+    """``(min, max)`` of ``s`` if no row of a block with scale "std" (and no
+    NaN) needs the reference rule, else None: every center and scale finite
+    (NaN and inf reach a sum and a max) and every sum of squares clear of
+    ``small_sum_of_squares`` (``s**2 * n_cols`` is it to a few ulps; the
+    factor 2 covers them)."""
+    lo, hi = s.min(), s.max()
+    if (
+        np.isfinite(np.add.reduce(c))
+        and hi < np.inf
+        and lo * lo * n_cols >= 2 * small_sum_of_squares(dtype)
+    ):
+        return lo, hi
+    return None
 
 
 @functools.lru_cache(maxsize=8)

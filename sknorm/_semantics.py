@@ -144,18 +144,21 @@ def _exponent(m, xp):
     return xp.where(ok, e, xp.zeros_like(m))
 
 
-def denominator(scale, eps, xp=numpy_xp):
+def denominator(scale, eps, xp=numpy_xp, bounds=None):
     """``sqrt(scale**2 + eps)`` without overflow, with 0 replaced by 1.
 
     A zero denominator only happens for ``eps == 0`` and a constant row; that
     row is then left at its centered value (zeros), never divided by zero.
-    NaN stays NaN.
+    NaN stays NaN. ``bounds``: ``(min, max)`` of a NumPy ``scale`` where the
+    caller has them.
     """
     if xp is numpy_xp:
         scale = np.asarray(scale, dtype=np.float64)
         # The common case in two reductions (NaN fails both tests).
-        if scale.size and scale.min() > 1e-150 and scale.max() < 1e150:
-            return np.sqrt(scale * scale + eps)
+        if scale.size:
+            lo, hi = (scale.min(), scale.max()) if bounds is None else bounds
+            if lo > 1e-150 and hi < 1e150:
+                return np.sqrt(scale * scale + eps)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         # sqrt(s * s + eps) is as accurate as hypot and several times faster;
         # hypot only where s * s could overflow or underflow.

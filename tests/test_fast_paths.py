@@ -160,6 +160,51 @@ def test_config_is_thread_local():
     assert seen["engine"] == get_config()["engine"]
 
 
+_AUTO_SMALL_CALLS = """
+import sys
+import numpy as np
+import sknorm
+from sknorm import LayerNormalizer
+
+rng = np.random.default_rng(0)
+X = 1e6 + rng.normal(size=(100, 16))
+est = LayerNormalizer().fit(X)
+first = est.transform(X)
+print("numba imported by a small call:", "numba" in sys.modules)
+with sknorm.config_context(engine="numpy"):
+    numpy_out = est.transform(X)
+with sknorm.config_context(engine="numba"):
+    numba_out = est.transform(X)
+later = est.transform(X)
+print("first small call on numpy:", np.array_equal(first, numpy_out))
+print("engines differ here:", not np.array_equal(numpy_out, numba_out))
+print("later small calls on numba:", np.array_equal(later, numba_out))
+"""
+
+
+@pytest.mark.skipif("numba" not in ENGINES, reason="needs numba (sknorm[fast])")
+def test_auto_sends_small_calls_to_numba_only_once_its_kernel_ran():
+    # A fresh process: which kernels ran is per process.
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", _AUTO_SMALL_CALLS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in __import__("os").environ.items() if k != "SKNORM_ENGINE"},
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines == [
+        "numba imported by a small call: False",
+        "first small call on numpy: True",
+        "engines differ here: True",  # (rounding: else this test proves nothing)
+        "later small calls on numba: True",
+    ]
+
+
 # -- accuracy -----------------------------------------------------------------
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize(
