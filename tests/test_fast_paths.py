@@ -542,6 +542,36 @@ def test_nan_rows_take_the_fast_path_memory(engine, center, rng):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("center", ["mean", None])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("nan_cols", [1, 4, 5, 16, 64, "scattered"])
+def test_nan_in_some_columns_or_scattered(
+    engine, center, dtype, nan_cols, rng, many_chunks
+):
+    # NaN in a few columns (the numpy engine masks only those), in more of
+    # them (one mask of the block), or anywhere; every row chunk sees them.
+    X = rng.normal(3.0, 2.0, size=(600, 64))
+    if nan_cols == "scattered":
+        X[rng.random(X.shape) < 0.05] = np.nan
+    else:
+        cols = rng.choice(64, size=nan_cols, replace=False)
+        X[::3, cols] = np.nan
+        X[1::5, cols[0]] = np.nan
+    X[7] = np.nan
+    X = X.astype(dtype)
+    with config_context(engine=engine):
+        Z = layer_norm(X, center=center)
+    assert Z.dtype == dtype
+    x = X.astype(np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the row of NaN
+        dev = x - np.nanmean(x, axis=1, keepdims=True) if center else x
+        expected = dev / np.sqrt(np.nanmean(dev**2, axis=1, keepdims=True) + 1e-5)
+    tol = 1e-14 if dtype == np.float64 else 1e-6
+    assert rel_err(Z, expected) <= tol
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_narrow_groups_allocate_only_the_output(engine, rng):
     # GroupNormalizer(8) on 64 columns: groups of 8, summed along the rows.
     # Per-row, per-group statistics are not kept (the transform does not
