@@ -136,7 +136,9 @@ def methods(X, threads, quick=False):
 
 
 def time_interleaved(funcs, args, repeats):
-    """Min wall time of each function, repeats interleaved across functions."""
+    """Median wall time of each function, repeats interleaved across
+    functions (the median, not the min: this machine's spikes are several
+    times a call, and a min would hide a method that has them often)."""
     times = {name: [] for name in funcs}
     for f in funcs.values():  # warm up (compilation, caches, pools)
         f(*args)
