@@ -334,7 +334,7 @@ def _numba_kernels(X, Z, layout, center, scale, gain=None):
         kernels = _import_numba()
         if kernels is None:
             return None
-    base = kernels
+    base = kernels  # sknorm._numba: it keeps the record of the kernels that ran
     # The median, MAD and IQR: selection kernels (sknorm._numba_robust).
     robust = center == "median" or scale in ("mad", "iqr")
     applies = (
