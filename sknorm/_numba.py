@@ -213,43 +213,216 @@ def _small_sums(X, b0, nr, a, m, U, center, d, s1, s2, cnt):
             cnt[i] += 1.0 if ok else 0.0
 
 
+@njit(fastmath=_REASSOC, cache=True, nogil=True, inline="always")
+def _stat(n_i, s1, s2, d, center, scale, eps, ss_small, want_sd):
+    """One row's ``(delta2, 1 / den, center, scale, status)`` from the sums
+    of :func:`_small_sums` (``d`` the rounded mean).
+
+    Status: 0 ok, 1 for the slow path (a row of NaN, not finite, or so large
+    that the denominator would need ``hypot``: the shared rule rescales it),
+    2 to check for tiny deviations. Branch-free, so that a loop over rows
+    calling it is vectorized.
+    """
+    nz = n_i if n_i > 0 else 1.0
+    ss = s2
+    delta2 = 0.0
+    c = 0.0
+    if center:
+        delta2 = s1 / nz
+        ss = ss - s1 * delta2
+        c = np.float64(d) + delta2
+    fail = (n_i == 0) | ~np.isfinite(c)
+    r = 1.0
+    sd = 0.0
+    tiny = False
+    if scale:
+        ss = 0.0 if ss < 0 else ss  # rounding; NaN stays NaN
+        var = ss / nz
+        sd = np.sqrt(var) if want_sd else 0.0
+        den = np.sqrt(var + eps)
+        den = 1.0 if den == 0 else den
+        r = 1.0 / den
+        fail = fail | ~(var < 1e300)
+        tiny = ss < ss_small
+    return delta2, r, c, sd, 1 if fail else (2 if tiny else 0)
+
+
 @njit(fastmath=_REASSOC, cache=True, nogil=True)
 def _small_stats(nr, center, scale, eps, ss_small, d, s1, s2, cnt, d2a, ra, ca, sa, st):
-    """Per-row ``d2``, ``1 / den``, center and scale of rows summed by
-    :func:`_small_sums`, in one branch-free loop over the rows (vectorized).
-
-    ``st[i]``: 0 ok, 1 for the slow path (a row of NaN, not finite, or so
-    large that the denominator would need ``hypot``: the shared rule
-    rescales it), 2 to check for tiny deviations.
-    """
+    """:func:`_stat` of each row summed by :func:`_small_sums`, in one loop
+    over the rows (vectorized)."""
     for i in range(nr):
-        n_i = cnt[i]
-        nz = n_i if n_i > 0 else 1.0
-        ss = s2[i]
-        delta2 = 0.0
-        c = 0.0
-        if center:
-            delta2 = s1[i] / nz
-            ss = ss - s1[i] * delta2
-            c = np.float64(d[i]) + delta2
-        fail = (n_i == 0) | ~np.isfinite(c)
-        r = 1.0
-        sd = 0.0
-        tiny = False
-        if scale:
-            ss = 0.0 if ss < 0 else ss  # rounding; NaN stays NaN
-            var = ss / nz
-            sd = np.sqrt(var)
-            den = np.sqrt(var + eps)
-            den = 1.0 if den == 0 else den
-            r = 1.0 / den
-            fail = fail | ~(var < 1e300)
-            tiny = ss < ss_small
+        delta2, r, c, sd, status = _stat(
+            cnt[i], s1[i], s2[i], d[i], center, scale, eps, ss_small, True
+        )
         d2a[i] = delta2  # rounded to the work dtype, as is ra
         ra[i] = r
         ca[i] = c
         sa[i] = sd
-        st[i] = 1 if fail else (2 if tiny else 0)
+        st[i] = status
+
+
+@njit(fastmath=_REASSOC, cache=True, nogil=True, inline="always")
+def _tree8(v0, v1, v2, v3, v4, v5, v6, v7):
+    return ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7))
+
+
+@njit(cache=True, nogil=True)
+def _nan_sums(x, center, typ):
+    """The sums of :func:`_small_sums` for one row group ``x`` that holds a
+    NaN or an inf: ``(d, s1, s2, count)``, NaN skipped and not counted."""
+    di = typ(0)
+    if center:
+        t = n = 0.0
+        for j in range(x.shape[0]):
+            v = np.float64(x[j])
+            if v == v:
+                t += v
+                n += 1.0
+        if n > 0:
+            di = typ(t / n)
+    t = q = n = 0.0
+    for j in range(x.shape[0]):
+        v = np.float64(x[j] - di)
+        if v == v:
+            t += v
+            q += v * v
+            n += 1.0
+    return di, t, q, n
+
+
+@njit(fastmath=_REASSOC, cache=True, nogil=True)
+def _rows8(
+    X, Z, b0, nr, g8, in_lo, out_lo, stat_c, stat_s, gain, bias, center, scale,
+    eps, ss_small, W, C, S, bad, pend,
+):  # fmt: skip
+    """Normalize the groups ``g8`` (of exactly 8 columns) of rows
+    ``b0:b0+nr``, a row at a time, all of them in one sweep.
+
+    Eight values (a cache line of float64) are summed by straight-line code,
+    which LLVM turns into vector loads and in-register reductions, then
+    normalized and stored from registers: no transposed copy (as the other
+    narrow groups need), each row of ``X`` read once, in order. Same sums as
+    :func:`_small_sums`, statistics by :func:`_stat`. A row group holding a
+    NaN or an inf is marked in ``pend`` and done afterwards by
+    :func:`_group8` (a call in this loop would cost a third of its time).
+    """
+    typ = W.dtype.type
+    affine = gain.shape[0] > 0
+    stats = C.shape[0] > 0
+    store = stats
+    for k in range(g8.shape[0]):
+        store = store or stat_c[g8[k]] >= 0 or (scale and stat_s[g8[k]] >= 0)
+    n_pend = 0
+    for i in range(nr):
+        row = b0 + i
+        x = X[row]
+        z = Z[row]
+        for k in range(g8.shape[0]):
+            g = g8[k]
+            a = in_lo[g]
+            o = out_lo[g]
+            x0, x1, x2, x3 = x[a], x[a + 1], x[a + 2], x[a + 3]
+            x4, x5, x6, x7 = x[a + 4], x[a + 5], x[a + 6], x[a + 7]
+            di = typ(0)
+            if center:
+                s = _tree8(
+                    np.float64(x0), np.float64(x1), np.float64(x2),
+                    np.float64(x3), np.float64(x4), np.float64(x5),
+                    np.float64(x6), np.float64(x7),
+                )  # fmt: skip
+                di = typ(s / 8)
+            v0, v1 = np.float64(x0 - di), np.float64(x1 - di)
+            v2, v3 = np.float64(x2 - di), np.float64(x3 - di)
+            v4, v5 = np.float64(x4 - di), np.float64(x5 - di)
+            v6, v7 = np.float64(x6 - di), np.float64(x7 - di)
+            t = _tree8(v0, v1, v2, v3, v4, v5, v6, v7)
+            q = _tree8(
+                v0 * v0, v1 * v1, v2 * v2, v3 * v3, v4 * v4, v5 * v5, v6 * v6,
+                v7 * v7,
+            )  # fmt: skip
+            if not np.isfinite(q):  # NaN or inf: below
+                pend[n_pend, 0] = row
+                pend[n_pend, 1] = g
+                n_pend += 1
+                continue
+            delta2, r, c, sd, status = _stat(
+                8.0, t, q, di, center, scale, eps, ss_small, store
+            )
+            d2 = typ(delta2)
+            rw = typ(r)
+            if status == 2 and not _any_dev(x[a : a + 8], di, d2):
+                status = 0
+            # A 1 / den beyond the dtype's range (tiny eps): slow path, and
+            # the input back (from registers: Z may be X, so a store would
+            # force the values to be loaded again).
+            flagged = status != 0 or not np.isfinite(rw)
+            if flagged:
+                bad[row, g] = True
+                y0, y1, y2, y3, y4, y5, y6, y7 = x0, x1, x2, x3, x4, x5, x6, x7
+            else:
+                y0, y1 = ((x0 - di) - d2) * rw, ((x1 - di) - d2) * rw
+                y2, y3 = ((x2 - di) - d2) * rw, ((x3 - di) - d2) * rw
+                y4, y5 = ((x4 - di) - d2) * rw, ((x5 - di) - d2) * rw
+                y6, y7 = ((x6 - di) - d2) * rw, ((x7 - di) - d2) * rw
+                if affine:
+                    y0 = y0 * gain[a] + bias[a]
+                    y1 = y1 * gain[a + 1] + bias[a + 1]
+                    y2 = y2 * gain[a + 2] + bias[a + 2]
+                    y3 = y3 * gain[a + 3] + bias[a + 3]
+                    y4 = y4 * gain[a + 4] + bias[a + 4]
+                    y5 = y5 * gain[a + 5] + bias[a + 5]
+                    y6 = y6 * gain[a + 6] + bias[a + 6]
+                    y7 = y7 * gain[a + 7] + bias[a + 7]
+            z[o], z[o + 1], z[o + 2], z[o + 3] = y0, y1, y2, y3
+            z[o + 4], z[o + 5], z[o + 6], z[o + 7] = y4, y5, y6, y7
+            if store and not flagged:
+                _store_one(Z, C, S, stats, scale, row, g, stat_c, stat_s, c, sd)
+    for p in range(n_pend):
+        _group8(
+            X, Z, pend[p, 0], pend[p, 1], in_lo, out_lo, stat_c, stat_s, gain,
+            bias, center, scale, eps, ss_small, W, C, S, bad,
+        )  # fmt: skip
+
+
+@njit(cache=True, nogil=True)
+def _store_one(Z, C, S, stats, scale, row, g, stat_c, stat_s, c, sd):
+    """Store one row group's statistics where wanted."""
+    if stats:
+        C[row, g] = c
+        S[row, g] = sd
+    if stat_c[g] >= 0:
+        Z[row, stat_c[g]] = c
+    if scale and stat_s[g] >= 0:
+        Z[row, stat_s[g]] = sd
+
+
+@njit(cache=True, nogil=True)
+def _group8(
+    X, Z, row, g, in_lo, out_lo, stat_c, stat_s, gain, bias, center, scale, eps,
+    ss_small, W, C, S, bad,
+):  # fmt: skip
+    """Row group ``(row, g)`` of :func:`_rows8` that holds a NaN or an inf:
+    NaN skipped and counted (:func:`_nan_sums`), as :func:`_small_sums`."""
+    typ = W.dtype.type
+    a = in_lo[g]
+    o = out_lo[g]
+    x = X[row, a : a + 8]
+    z = Z[row, o : o + 8]
+    di, t, q, n_i = _nan_sums(x, center, typ)
+    delta2, r, c, sd, status = _stat(n_i, t, q, di, center, scale, eps, ss_small, True)
+    d2 = typ(delta2)
+    rw = typ(r)
+    if status == 2 and not _any_dev(x, di, d2):
+        status = 0
+    if status != 0 or not np.isfinite(rw):
+        bad[row, g] = True
+        return  # (not written: the input stays for the slow path)
+    affine = gain.shape[0] > 0
+    for j in range(8):
+        y = ((x[j] - di) - d2) * rw
+        z[j] = y * gain[a + j] + bias[a + j] if affine else y
+    _store_one(Z, C, S, C.shape[0] > 0, scale, row, g, stat_c, stat_s, c, sd)
 
 
 @njit(cache=True, nogil=True)
@@ -344,6 +517,17 @@ def _rows(
     d2a = np.empty(Rs, dtype=W.dtype)
     ra = np.empty(Rs, dtype=W.dtype)
     st = np.empty(Rs, dtype=np.int8)
+    # Groups of exactly 8 columns: done by _rows8, a row at a time.
+    n8 = 0
+    for g in range(n_groups):
+        n8 += in_hi[g] - in_lo[g] == 8
+    g8 = np.empty(n8, dtype=np.int64)
+    pend = np.empty((R * n8, 2), dtype=np.int64)
+    n8 = 0
+    for g in range(n_groups):
+        if in_hi[g] - in_lo[g] == 8:
+            g8[n8] = g
+            n8 += 1
     # Per group: whether its last row held NaN (see _row_sum).
     nan = np.zeros(n_groups, dtype=np.bool_)
     # Per-row statistics of the block, stored by _store_stats.
@@ -351,6 +535,11 @@ def _rows(
     sa = np.zeros(R)
     for b0 in range(lo, hi, R):
         nr = min(R, hi - b0)
+        if n8:
+            _rows8(
+                X, Z, b0, nr, g8, in_lo, out_lo, stat_c, stat_s, gain, bias,
+                center, scale, eps, ss_small, W, C, S, bad, pend,
+            )  # fmt: skip
         for g in range(n_groups):
             a = in_lo[g]
             m = in_hi[g] - a
@@ -359,6 +548,8 @@ def _rows(
             bs = bias[a : a + m] if affine else bias
             # Statistics to store for this group (none on a plain transform).
             store = stats or stat_c[g] >= 0 or (scale and stat_s[g] >= 0)
+            if m == 8:
+                continue  # done by _rows8
             if m <= SMALL_GROUP:
                 _small_sums(X, b0, nr, a, m, U, center, d, s1, s2, cnt)
                 _small_stats(
