@@ -21,9 +21,11 @@ no scratch copy), the same arithmetic as the numpy engine in
 
 A row holding NaN is normalized here too: when its plain sums come out not
 finite, they are formed again skipping the NaN, with ``n`` the number of
-values present, and the NaN stays NaN in the output. Groups of at most
-:data:`SMALL_GROUP` columns are summed across a block of rows instead (a
-vector loop never starts along a row of 8 values): see :func:`_small_sums`.
+values present, and the NaN stays NaN in the output. Groups of exactly 8
+columns are done a row at a time in registers (:func:`_rows8`); other groups
+of at most :data:`SMALL_GROUP` columns are summed across a block of rows
+instead (a vector loop never starts along a row of so few values): see
+:func:`_small_sums`.
 
 Only the additions inside a block are reassociated (vectorized); the
 subtractions and products are done exactly as written. A row whose
